@@ -39,6 +39,22 @@ impl Lease {
         }
     }
 
+    /// Whether `owner` may take the run from `previous`, a holder known to be gone: yes if
+    /// `previous` still holds it, or if `owner` could acquire it anyway.
+    pub fn check_take_over(
+        &self,
+        run_id: &RunId,
+        owner: &LeaseOwner,
+        previous: &LeaseOwner,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        if self.holder.token == previous.token {
+            Ok(())
+        } else {
+            self.check_acquire(run_id, owner, now)
+        }
+    }
+
     /// Whether `owner` may extend the lease: only if nobody else took the run since, even if that
     /// other holder has let go of it again.
     pub fn check_renew(&self, run_id: &RunId, owner: &LeaseOwner) -> Result<(), StateError> {
@@ -97,6 +113,26 @@ mod tests {
         assert!(expired.check_acquire(&run, &owner("b"), now).is_ok());
         let released = lease("a", now + TimeDelta::seconds(60), true);
         assert!(released.check_acquire(&run, &owner("b"), now).is_ok());
+    }
+
+    #[test]
+    fn a_gone_holder_can_be_replaced_but_not_whoever_replaced_it_first() {
+        let now = Utc::now();
+        let run = RunId("r".to_owned());
+        let held_by_gone = lease("gone", now + TimeDelta::seconds(30), false);
+        assert!(
+            held_by_gone
+                .check_take_over(&run, &owner("b"), &owner("gone"), now)
+                .is_ok()
+        );
+        let taken_by_c = lease("c", now + TimeDelta::seconds(30), false);
+        let err = taken_by_c
+            .check_take_over(&run, &owner("b"), &owner("gone"), now)
+            .unwrap_err();
+        assert!(
+            matches!(err, StateError::Locked { ref holder, .. } if holder.token == "c"),
+            "{err:?}"
+        );
     }
 
     #[test]

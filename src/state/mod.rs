@@ -373,9 +373,9 @@ pub trait StateStore: Send {
     /// All steps of a run in plan order.
     fn steps(&self, id: &RunId) -> Result<Vec<StepRecord>, StateError>;
     /// Adds steps that a changed plan introduced on resume (status `pending`), and updates the
-    /// plan hash of the run. `steps` is the changed plan's whole step list in plan order: steps
-    /// already stored keep their state and take their new position and type; steps the plan no
-    /// longer has keep their records and sort after the plan's steps.
+    /// plan hash of the run. `steps` holds the plan's new steps in plan order, or all its steps:
+    /// steps not stored yet are added after the stored ones; a stored step listed here keeps its
+    /// state and place and takes the type given.
     fn update_plan(
         &mut self,
         id: &RunId,

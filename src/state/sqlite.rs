@@ -290,28 +290,25 @@ impl StateStore for SqliteStore {
             require_run(tx, id)?;
             tx.prepare_cached(sql::SET_PLAN_HASH)?
                 .execute(params![id.0, plan_hash])?;
-            let stored = tx
-                .prepare_cached(sql::STEP_IDS)?
-                .query_map([&id.0], |row| row.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut upsert = tx.prepare_cached(sql::UPSERT_STEP)?;
-            for (position, (step_id, step_type)) in steps.iter().enumerate() {
-                upsert.execute(params![
-                    id.0,
-                    step_id,
-                    position_number(position)?,
-                    step_type,
-                    StepStatus::Pending.as_str(),
-                ])?;
-            }
-            let in_plan: HashSet<&str> =
-                steps.iter().map(|(step_id, _)| step_id.as_str()).collect();
-            let dropped = stored
-                .iter()
-                .filter(|step_id| !in_plan.contains(step_id.as_str()));
-            let mut move_to = tx.prepare_cached(sql::SET_STEP_POSITION)?;
-            for (position, step_id) in (steps.len()..).zip(dropped) {
-                move_to.execute(params![id.0, step_id, position_number(position)?])?;
+            let next: Option<i64> = tx
+                .prepare_cached(sql::NEXT_POSITION)?
+                .query_row([&id.0], |row| row.get(0))
+                .optional()?;
+            let mut next = count(next.unwrap_or(0), "position")?;
+            for (step_id, step_type) in steps {
+                if step_exists(tx, id, step_id)? {
+                    tx.prepare_cached(sql::SET_STEP_TYPE)?
+                        .execute(params![id.0, step_id, step_type])?;
+                } else {
+                    tx.prepare_cached(sql::INSERT_STEP)?.execute(params![
+                        id.0,
+                        step_id,
+                        next,
+                        step_type,
+                        StepStatus::Pending.as_str(),
+                    ])?;
+                    next += 1;
+                }
             }
             Ok(())
         })
@@ -501,6 +498,22 @@ impl StateStore for SqliteStore {
             match lease(tx, id)? {
                 Some(lease) => lease.check_renew(id, owner)?,
                 None => require_run(tx, id)?,
+            }
+            upsert_lease(tx, id, owner, now, ttl)
+        })
+    }
+
+    fn take_over_lease(
+        &mut self,
+        id: &RunId,
+        owner: &LeaseOwner,
+        previous: &LeaseOwner,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        self.write(|tx, now| {
+            require_run(tx, id)?;
+            if let Some(lease) = lease(tx, id)? {
+                lease.check_take_over(id, owner, previous, now)?;
             }
             upsert_lease(tx, id, owner, now, ttl)
         })

@@ -126,11 +126,9 @@ pub(super) const SET_PLAN_HASH: &str = "UPDATE runs SET plan_hash = ?2 WHERE id 
 pub(super) const INSERT_STEP: &str = "
 INSERT INTO steps (run_id, step_id, position, step_type, status) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-/// Adds a step a changed plan introduced, or moves a stored one to its new place.
-pub(super) const UPSERT_STEP: &str = "
-INSERT INTO steps (run_id, step_id, position, step_type, status) VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT (run_id, step_id)
-DO UPDATE SET position = excluded.position, step_type = excluded.step_type";
+/// The position after the last stored step of a run, or NULL if it has none.
+pub(super) const NEXT_POSITION: &str =
+    "SELECT position + 1 FROM steps WHERE run_id = ?1 ORDER BY position DESC LIMIT 1";
 
 pub(super) const SELECT_STEPS: &str = concat!(
     "SELECT ",
@@ -138,9 +136,7 @@ pub(super) const SELECT_STEPS: &str = concat!(
     " FROM steps WHERE run_id = ?1 ORDER BY position"
 );
 
-pub(super) const STEP_IDS: &str = "SELECT step_id FROM steps WHERE run_id = ?1 ORDER BY position";
-
-pub(super) const SET_STEP_POSITION: &str = concat!("UPDATE steps SET position = ?3", step_key!());
+pub(super) const SET_STEP_TYPE: &str = concat!("UPDATE steps SET step_type = ?3", step_key!());
 
 pub(super) const STEP_STARTED: &str = concat!(
     "UPDATE steps SET status = ?3, input_hash = ?4, started_at = COALESCE(started_at, ?5), \
@@ -213,10 +209,9 @@ pub(super) const ALL: &[(&str, &str)] = &[
     ("SET_RUN_STATUS", SET_RUN_STATUS),
     ("SET_PLAN_HASH", SET_PLAN_HASH),
     ("INSERT_STEP", INSERT_STEP),
-    ("UPSERT_STEP", UPSERT_STEP),
+    ("NEXT_POSITION", NEXT_POSITION),
     ("SELECT_STEPS", SELECT_STEPS),
-    ("STEP_IDS", STEP_IDS),
-    ("SET_STEP_POSITION", SET_STEP_POSITION),
+    ("SET_STEP_TYPE", SET_STEP_TYPE),
     ("STEP_STARTED", STEP_STARTED),
     ("ATTEMPT_STARTED", ATTEMPT_STARTED),
     ("SET_STEP_ERROR", SET_STEP_ERROR),

@@ -246,7 +246,8 @@ fn a_run_round_trips_through_its_whole_lifecycle() {
     assert_eq!(steps[1].ended_at, Some(clock.now() - TimeDelta::seconds(1)));
     assert_eq!(steps[2].status, StepStatus::Skipped);
 
-    // Resume with a changed plan: `attach` is gone, `tag` is new, `backup` changed type.
+    // Resume with a changed plan: `attach` is gone, `tag` is new, `backup` changed type. Given
+    // the whole plan, the store adds `tag` after the stored steps and records the new type.
     store.set_run_status(&id, RunStatus::Running, None).unwrap();
     assert_eq!(store.run(&id).unwrap().ended_at, None);
     store
@@ -261,6 +262,15 @@ fn a_run_round_trips_through_its_whole_lifecycle() {
         )
         .unwrap();
     assert_eq!(store.run(&id).unwrap().plan_hash, "bb22");
+    // Given only the new steps, it appends them.
+    store
+        .update_plan(
+            &id,
+            "cc33",
+            &[("wait".to_owned(), "await_checkpoint".to_owned())],
+        )
+        .unwrap();
+    assert_eq!(store.run(&id).unwrap().plan_hash, "cc33");
     let steps = store.steps(&id).unwrap();
     assert_eq!(
         steps
@@ -274,12 +284,14 @@ fn a_run_round_trips_through_its_whole_lifecycle() {
             .collect::<Vec<_>>(),
         [
             ("vault", "create_vault", 0, StepStatus::Succeeded),
-            ("tag", "tag_vault", 1, StepStatus::Pending),
+            ("attach", "add_resources", 1, StepStatus::Failed),
             ("backup", "create_backup", 2, StepStatus::Skipped),
-            ("attach", "add_resources", 3, StepStatus::Failed),
+            ("tag", "tag_vault", 3, StepStatus::Pending),
+            ("wait", "await_checkpoint", 4, StepStatus::Pending),
         ]
     );
     assert_eq!(steps[0], vault, "a kept step keeps its state");
+    assert_eq!(steps[1].error, Some(error("BackupService.6002")));
 
     // The changed plan invalidates `vault`: back to pending, its results gone, its history kept.
     store
@@ -664,6 +676,33 @@ fn a_lease_excludes_others_until_it_expires() {
     ));
     a.acquire_lease(&id, &owner("a"), ttl).unwrap();
     a.renew_lease(&id, &owner("a"), ttl).unwrap();
+}
+
+#[test]
+fn a_gone_holder_is_taken_over_once() {
+    let dir = tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let id = run_id("r");
+    store.create_run(&seed_run("r")).unwrap();
+    let ttl = Duration::from_secs(60);
+    store.acquire_lease(&id, &owner("gone"), ttl).unwrap();
+
+    store
+        .take_over_lease(&id, &owner("b"), &owner("gone"), ttl)
+        .unwrap();
+    assert!(matches!(
+        store.take_over_lease(&id, &owner("c"), &owner("gone"), ttl),
+        Err(StateError::Locked { holder, .. }) if holder == owner("b")
+    ));
+    assert!(matches!(
+        store.renew_lease(&id, &owner("gone"), ttl),
+        Err(StateError::LeaseLost { holder, .. }) if holder == owner("b")
+    ));
+    store.renew_lease(&id, &owner("b"), ttl).unwrap();
+    assert!(matches!(
+        store.take_over_lease(&run_id("ghost"), &owner("b"), &owner("gone"), ttl),
+        Err(StateError::UnknownRun(_))
+    ));
 }
 
 #[test]
