@@ -101,6 +101,12 @@ pub enum Command {
     Emulator(emulator_cmd::EmulatorArgs),
 }
 
+/// An error whose details were already printed (e.g. plan diagnostics); only its exit code
+/// remains to be reported.
+#[derive(Debug, thiserror::Error)]
+#[error("already reported")]
+pub struct Reported(pub u8);
+
 /// An error the user made in how cbrflow was invoked (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -120,6 +126,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
+            if let Some(Reported(code)) = err.downcast_ref::<Reported>() {
+                return ExitCode::from(*code);
+            }
             let code = exit_code(&err);
             eprintln!("error: {}", render_error(&err));
             ExitCode::from(code)

@@ -61,14 +61,7 @@ pub fn load_plan(
                     let _ = writeln!(std::io::stdout().lock(), "{text}");
                 }
             }
-            let count = diagnostics.error_count();
-            Err(PlanError::Invalid { file, diagnostics }).map_err(|e| {
-                anyhow::Error::new(e).context(format!(
-                    "{} is invalid ({count} problem{})",
-                    path.display(),
-                    if count == 1 { "" } else { "s" }
-                ))
-            })
+            Err(super::Reported(super::EXIT_USAGE).into())
         }
         Err(e) => Err(e.into()),
     }
