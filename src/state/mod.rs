@@ -469,3 +469,17 @@ pub trait StateStore: Send {
         self.acquire_lease(id, owner, ttl)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_owner_is_one_owner_for_the_whole_process() {
+        let owner = LeaseOwner::current();
+        assert_eq!(owner, LeaseOwner::current());
+        assert_eq!(owner.pid, std::process::id());
+        assert!(!owner.host.is_empty() && !owner.host.contains('\n'));
+        assert_eq!(owner.token.len(), 32);
+    }
+}
