@@ -203,7 +203,7 @@ pub struct CanonicalRequest {
 
 impl CanonicalRequest {
     /// Builds the canonical request the client signs: every header whose name has no `_` is
-    /// signed, sorted by name. `path` is the wire path, `query` the decoded pairs.
+    /// signed (except `Authorization` itself), sorted by name. `path` is the wire path, `query` the decoded pairs.
     pub fn for_signing(
         method: &Method,
         path: &str,
@@ -213,7 +213,7 @@ impl CanonicalRequest {
     ) -> Self {
         let mut names: Vec<&HeaderName> = headers
             .keys()
-            .filter(|name| !name.as_str().contains('_'))
+            .filter(|name| !name.as_str().contains('_') && *name != AUTHORIZATION)
             .collect();
         names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         let signed = names
