@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::emulator::{self, EmulatorConfig, Inventory, auth::AuthConfig};
+use crate::cbr::sign::Secret;
+use crate::emulator::auth::{AuthConfig, IamUser};
+use crate::emulator::{self, EmulatorConfig, Inventory};
 
 /// Flags of `cbrflow emulator`.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,10 +39,14 @@ pub struct EmulatorArgs {
     pub ak: Option<String>,
     /// Secret access key that requests must be signed with (with --ak).
     #[arg(long, value_name = "SK", requires = "ak")]
-    pub sk: Option<String>,
+    pub sk: Option<Secret>,
     /// IAM token that requests must carry in X-Auth-Token.
     #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
+    /// IAM user that may get tokens from POST /v3/auth/tokens (repeatable); requests then
+    /// need one of those tokens (or the --ak/--sk signature or --token).
+    #[arg(long = "iam-user", value_name = "NAME:PASSWORD")]
+    pub iam_users: Vec<IamUser>,
 }
 
 fn parse_seconds(value: &str) -> Result<f64, String> {
@@ -111,13 +117,10 @@ fn config_from(args: &EmulatorArgs) -> Result<EmulatorConfig, emulator::Emulator
     })
 }
 
-/// The authentication to enforce. Until the emulator's auth module offers constructors for
-/// keys and tokens, every request is accepted.
+/// The authentication to enforce: none without --ak/--sk, --token or --iam-user.
 fn auth_config(args: &EmulatorArgs) -> AuthConfig {
-    if args.ak.is_some() || args.token.is_some() {
-        eprintln!("warning: --ak/--sk/--token are not enforced yet; accepting every request");
-    }
-    AuthConfig::default()
+    let access_key = args.ak.clone().zip(args.sk.clone());
+    AuthConfig::from_accounts(access_key, args.token.clone(), args.iam_users.clone())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
