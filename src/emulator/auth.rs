@@ -54,6 +54,36 @@ pub enum AuthConfig {
     Iam(IamAccounts),
 }
 
+impl AuthConfig {
+    /// The configuration for a set of accounts (e.g. from `cbrflow emulator` flags): nothing
+    /// configured accepts everything, a single key or token needs exactly that, anything
+    /// else (users, or a key and a token) becomes an emulated IAM holding all of them.
+    pub fn from_accounts(
+        access_key: Option<(String, Secret)>,
+        token: Option<Secret>,
+        users: Vec<IamUser>,
+    ) -> Self {
+        match (access_key, token, users.is_empty()) {
+            (None, None, true) => Self::None,
+            (Some((ak, sk)), None, true) => Self::AkSk { ak, sk },
+            (None, Some(token), true) => Self::Token(token),
+            (access_key, token, _) => {
+                let mut accounts = IamAccounts {
+                    users,
+                    ..IamAccounts::default()
+                };
+                if let Some((ak, sk)) = access_key {
+                    accounts = accounts.with_access_key(ak, sk);
+                }
+                if let Some(token) = token {
+                    accounts = accounts.with_token(token);
+                }
+                Self::Iam(accounts)
+            }
+        }
+    }
+}
+
 /// A user of the emulated IAM.
 #[derive(Debug, Clone)]
 pub struct IamUser {
@@ -559,6 +589,36 @@ mod tests {
         let error = "alice-secret".parse::<IamUser>().unwrap_err();
         assert!(!error.contains("secret"));
         assert!("alice:".parse::<IamUser>().is_err());
+    }
+
+    #[test]
+    fn from_accounts_picks_the_simplest_config() {
+        let key = || Some(("AK".to_owned(), Secret::new("SK")));
+        let token = || Some(Secret::new("T"));
+        let alice = || vec!["alice:pw".parse::<IamUser>().unwrap()];
+        assert!(matches!(
+            AuthConfig::from_accounts(None, None, vec![]),
+            AuthConfig::None
+        ));
+        assert!(matches!(
+            AuthConfig::from_accounts(key(), None, vec![]),
+            AuthConfig::AkSk { .. }
+        ));
+        assert!(matches!(
+            AuthConfig::from_accounts(None, token(), vec![]),
+            AuthConfig::Token(_)
+        ));
+        let AuthConfig::Iam(all) = AuthConfig::from_accounts(key(), token(), alice()) else {
+            panic!("expected IAM accounts");
+        };
+        assert_eq!(
+            (all.users.len(), all.access_keys.len(), all.tokens.len()),
+            (1, 1, 1)
+        );
+        let AuthConfig::Iam(users) = AuthConfig::from_accounts(None, None, alice()) else {
+            panic!("expected IAM accounts");
+        };
+        assert_eq!(users.users[0].name, "alice");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! resolution precedence (with a fake environment) and TLS trust settings.
 
 mod emulator_check;
+mod end_to_end;
 mod iam_flow;
 mod resolution;
 mod sign_vectors;
