@@ -16,7 +16,12 @@ use crate::emulator::{self, EmulatorConfig, Inventory};
 #[derive(Debug, Clone, clap::Args)]
 pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR",
+        overrides_with = "listen"
+    )]
     pub listen: SocketAddr,
     /// Persist the emulated cloud to this file (loaded at start, rewritten after every change).
     #[arg(long = "data", value_name = "FILE")]
@@ -28,11 +33,24 @@ pub struct EmulatorArgs {
     /// a built-in inventory otherwise.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Seconds a restore point stays `protecting` before it is `available`.
-    #[arg(long, default_value_t = 3.0, value_name = "S", value_parser = parse_seconds)]
+    /// Seconds a restore point stays `protecting` before it is `available` (when given
+    /// twice, the last one wins, so wrappers can override a default).
+    #[arg(
+        long,
+        default_value_t = 3.0,
+        value_name = "S",
+        value_parser = parse_seconds,
+        overrides_with = "backup_seconds"
+    )]
     pub backup_seconds: f64,
     /// Seconds a backup stays `restoring` after a restore request.
-    #[arg(long, default_value_t = 3.0, value_name = "S", value_parser = parse_seconds)]
+    #[arg(
+        long,
+        default_value_t = 3.0,
+        value_name = "S",
+        value_parser = parse_seconds,
+        overrides_with = "restore_seconds"
+    )]
     pub restore_seconds: f64,
     /// Access key id that requests must be signed with (with --sk).
     #[arg(long, value_name = "AK", requires = "sk")]

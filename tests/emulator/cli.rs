@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{PROJECT, vault_body};
+use super::{PROJECT, SEED_SERVER, vault_body};
 
 fn cbrflow() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cbrflow"));
@@ -20,14 +20,15 @@ async fn serves_on_the_announced_address_until_terminated() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.json");
     let mut child = cbrflow()
+        // A repeated flag overrides the earlier one (wrappers pass defaults first).
         .args([
             "emulator",
             "--listen",
             "127.0.0.1:0",
             "--backup-seconds",
-            "0.1",
-            "--data",
+            "60",
         ])
+        .args(["--backup-seconds", "0.1", "--data"])
         .arg(&data)
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -62,6 +63,34 @@ async fn serves_on_the_announced_address_until_terminated() {
         .await
         .unwrap();
     assert_eq!(reply.status(), 200);
+    let vault: serde_json::Value = reply.json().await.unwrap();
+    let vault_id = vault["vault"]["id"].as_str().unwrap();
+    let reply = http
+        .post(format!("{url}/v3/{PROJECT}/vaults/{vault_id}/addresources"))
+        .json(&json!({"resources": [{"id": SEED_SERVER, "type": "OS::Nova::Server"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let reply = http
+        .post(format!("{url}/v3/{PROJECT}/checkpoints"))
+        .json(&json!({"checkpoint": {"vault_id": vault_id}}))
+        .send()
+        .await
+        .unwrap();
+    let checkpoint: serde_json::Value = reply.json().await.unwrap();
+    let id = checkpoint["checkpoint"]["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shown = http
+        .get(format!("{url}/v3/{PROJECT}/checkpoints/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let shown: serde_json::Value = shown.json().await.unwrap();
+    assert_eq!(
+        shown["checkpoint"]["status"], "available",
+        "the last --backup-seconds must win: {shown}"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
