@@ -20,6 +20,8 @@ use super::sign::Secret;
 pub const X_SUBJECT_TOKEN: &str = "x-subject-token";
 /// Header that carries a token on API requests.
 pub const X_AUTH_TOKEN: &str = "x-auth-token";
+/// How long one IAM request may take before it fails (as a retryable transport error).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long before expiry a cached token is renewed, unless the token lives shorter (then half
 /// its lifetime is used).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -138,6 +140,7 @@ pub fn projects_request(iam_endpoint: &Url, name: &str) -> reqwest::Request {
     let mut url = join(&iam_base(iam_endpoint), "/v3/projects");
     url.query_pairs_mut().append_pair("name", name);
     let mut request = reqwest::Request::new(reqwest::Method::GET, url);
+    *request.timeout_mut() = Some(REQUEST_TIMEOUT);
     request
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -310,6 +313,7 @@ impl TokenSource {
         let response = self
             .http
             .post(url)
+            .timeout(REQUEST_TIMEOUT)
             .header(CONTENT_TYPE, "application/json;charset=utf-8")
             .body(body.to_string())
             .send()

@@ -64,7 +64,7 @@ use crate::cbr::iam::{PasswordCredentials, ProjectScope, TokenSource};
 /// Command-line flags that choose the endpoint and credentials.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectionArgs {
-    /// CBR endpoint, e.g. https://cbr.eu-de.otc.t-systems.com. Without an endpoint, region,
+    /// CBR endpoint, e.g. `https://cbr.eu-de.otc.t-systems.com`. Without an endpoint, region,
     /// cloud or credentials, runs go to the embedded emulator.
     #[arg(long, env = "CBRFLOW_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
