@@ -264,6 +264,7 @@ mod tests {
 
     #[test]
     fn urls_are_built_with_encoded_segments_and_sorted_query() {
+        crate::cbr::install_crypto_provider();
         let client = CbrClient::new(
             reqwest::Client::new(),
             Url::parse("https://cbr.eu-de.otc.t-systems.com").unwrap(),

@@ -25,15 +25,19 @@ impl Printer {
     /// Starts printing events from `rx` to stderr.
     pub fn spawn(mut rx: mpsc::UnboundedReceiver<RunEvent>, _format: OutputFormat) -> Self {
         let task = tokio::spawn(async move {
-            let mut last_progress: std::collections::HashMap<String, Instant> = Default::default();
+            let mut last_progress: std::collections::HashMap<String, (String, Instant)> =
+                Default::default();
             while let Some(event) = rx.recv().await {
                 let line = match &event {
-                    RunEvent::Progress { step, .. } => {
+                    RunEvent::Progress { step, message } => {
+                        // Repeats of the same kind of message (a wait's "still protecting")
+                        // are shown at most every PROGRESS_EVERY; other messages always.
+                        let kind = message.split('(').next().unwrap_or(message).to_owned();
                         let now = Instant::now();
                         match last_progress.get(step) {
-                            Some(t) if now.duration_since(*t) < PROGRESS_EVERY => None,
+                            Some((k, t)) if *k == kind && now.duration_since(*t) < PROGRESS_EVERY => None,
                             _ => {
-                                last_progress.insert(step.clone(), now);
+                                last_progress.insert(step.clone(), (kind, now));
                                 event_line(&event)
                             }
                         }
@@ -75,7 +79,8 @@ fn event_line(event: &RunEvent) -> Option<String> {
         }
         RunEvent::Progress { step, message } => format!("  {step:<12} {message}"),
         RunEvent::AttemptFailed { step, attempt, error, retry_in } => format!(
-            "  {step:<12} attempt {attempt} failed: {error}; retrying in {}",
+            "  {step:<12} attempt {attempt} failed: {}; retrying in {}",
+            error_text(error),
             format_duration(*retry_in)
         ),
         RunEvent::StepSucceeded { step, step_type, elapsed, summary } => format!(

@@ -126,17 +126,8 @@ impl Engine {
         let records = self.store.steps(&id)?;
         let by_id: HashMap<&str, &StepRecord> = records.iter().map(|r| (r.step_id.as_str(), r)).collect();
 
-        let new_steps: Vec<(String, String)> = self
-            .plan
-            .steps
-            .iter()
-            .filter(|s| !by_id.contains_key(s.id.as_str()))
-            .map(|s| (s.id.clone(), s.step_type.clone()))
-            .collect();
         let plan_changed = run.plan_hash != self.plan.hash;
-        if plan_changed || !new_steps.is_empty() {
-            self.store.update_plan(&id, &self.plan.hash, &new_steps)?;
-        }
+        let has_new_steps = self.plan.steps.iter().any(|s| !by_id.contains_key(s.id.as_str()));
         self.store.set_run_status(&id, RunStatus::Running, None)?;
         self.emit(RunEvent::RunStarted {
             run_id: id.clone(),
@@ -190,6 +181,13 @@ impl Engine {
                     self.emit(RunEvent::StepInvalidated { step: step.id.clone(), reason });
                 }
             }
+        }
+        // Record the new plan only after invalidated steps are reset: if the process dies in
+        // between, the next resume still sees a changed plan and compares inputs again.
+        if plan_changed || has_new_steps {
+            let all: Vec<(String, String)> =
+                self.plan.steps.iter().map(|s| (s.id.clone(), s.step_type.clone())).collect();
+            self.store.update_plan(&id, &self.plan.hash, &all)?;
         }
         self.execute(&id, phases, scope, checkpoints).await
     }
@@ -397,7 +395,7 @@ impl Engine {
                 self.emit(RunEvent::AttemptFailed {
                     step: s.id.clone(),
                     attempt,
-                    error: error.message.clone(),
+                    error: error.clone(),
                     retry_in,
                 });
                 reply_with(reply, result)

@@ -71,7 +71,7 @@ pub enum RunEvent {
         /// Attempt number.
         attempt: u32,
         /// What went wrong.
-        error: String,
+        error: StepError,
         /// Delay before the next attempt.
         retry_in: Duration,
     },

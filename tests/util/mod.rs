@@ -50,6 +50,14 @@ const FOREIGN_ENV: &[&str] = &[
     "OS_USER_DOMAIN_NAME",
     "OS_DOMAIN_NAME",
     "RUST_LOG",
+    "CBRFLOW_IAM_ENDPOINT",
+    "CBRFLOW_CA_BUNDLE",
+    "CBRFLOW_INSECURE",
+    "CBRFLOW_EMULATOR_BACKUP_SECONDS",
+    "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+    "OS_CLIENT_CONFIG_FILE",
+    "OS_CACERT",
+    "XDG_CONFIG_HOME",
 ];
 
 /// A `cbrflow` invocation builder with its own scratch directory (the working directory and,
@@ -201,8 +209,11 @@ impl EmulatorProcess {
     pub async fn start(extra: &[&str]) -> Self {
         cbrflow::cbr::install_crypto_provider();
         let mut cmd = Command::new(bin());
-        cmd.args(["emulator", "--listen", "127.0.0.1:0", "--backup-seconds", "0.3"])
-            .args(extra)
+        cmd.args(["emulator", "--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--backup-seconds") {
+            cmd.args(["--backup-seconds", "0.3"]);
+        }
+        cmd.args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

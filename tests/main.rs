@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one module per area. Everything runs the real library or
+//! binary against a real emulator over loopback.
+
+mod auth;
+mod emulator;
+mod resume;
+mod run;
+mod util;
