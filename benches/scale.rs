@@ -1,0 +1,3 @@
+//! Scale benchmarks for cbrflow (placeholder; the harness follows).
+
+fn main() {}
