@@ -29,6 +29,8 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: state conflict (run locked by another process, state unreadable).
 pub const EXIT_STATE: u8 = 3;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it); resumable.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 const AFTER_HELP: &str = "\
 Examples:

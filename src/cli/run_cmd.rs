@@ -74,8 +74,8 @@ pub async fn run(args: RunArgs, state_dir: &Path) -> Result<u8> {
         return super::validate_cmd::dry_run(&plan, &registry, args.output);
     }
     let plan_path = std::fs::canonicalize(&args.plan).unwrap_or_else(|_| args.plan.clone());
-    let target = Target::connect(&args.connection, None, state_dir).await?;
     let store = crate::state::open(state_dir)?;
+    let target = Target::connect(&args.connection, None, state_dir).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let printer = Printer::spawn(rx, args.output);
     let engine = Engine::new(
@@ -87,7 +87,7 @@ pub async fn run(args: RunArgs, state_dir: &Path) -> Result<u8> {
         RunOptions { concurrency: usize::from(args.concurrency), ..RunOptions::default() },
     );
     let id = RunId::generate();
-    let result = engine.start(id, plan_path, target.endpoint.clone()).await;
+    let result = interruptible(&id, engine.start(id.clone(), plan_path, target.endpoint.clone())).await;
     printer.finish().await;
     target.shutdown().await;
     let report = result?;
@@ -132,12 +132,28 @@ pub async fn resume(args: ResumeArgs, state_dir: &Path) -> Result<u8> {
         tx,
         RunOptions { concurrency: usize::from(args.concurrency), ..RunOptions::default() },
     );
-    let result = engine.resume(run.id.clone()).await;
+    let result = interruptible(&run.id, engine.resume(run.id.clone())).await;
     printer.finish().await;
     target.shutdown().await;
     let report = result?;
     output::print_report(&report, args.output, &registry);
     Ok(if report.status == RunStatus::Succeeded { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Runs `work` until it finishes or the user presses Ctrl-C. Every transition is already
+/// committed, so an interrupted run is simply resumed later; the lease it held is taken over
+/// because this process is gone.
+async fn interruptible<T>(
+    id: &RunId,
+    work: impl std::future::Future<Output = Result<T, crate::engine::EngineError>>,
+) -> Result<T> {
+    tokio::select! {
+        result = work => Ok(result?),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted; run {id} is saved — continue it with: cbrflow resume {id}");
+            Err(super::Reported(super::EXIT_INTERRUPTED).into())
+        }
+    }
 }
 
 /// The inputs a run started with, as `--var` pairs.

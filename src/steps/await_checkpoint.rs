@@ -77,7 +77,7 @@ impl StepType for AwaitCheckpoint {
             loop {
                 let checkpoint = ctx.client.show_checkpoint(&input.checkpoint_id).await?;
                 match checkpoint.status.as_str() {
-                    "available" => return Ok(encode(&checkpoint)?),
+                    "available" => return encode(&checkpoint),
                     "error" | "deleted" | "deleting" | "error-deleting" => {
                         return Err(StepFailure::Failed {
                             code: None,
