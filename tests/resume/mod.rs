@@ -219,3 +219,41 @@ async fn a_corrupt_state_db_is_refused_and_left_untouched() {
         .collect();
     assert!(!names.iter().any(|n| n.starts_with("state.db-")), "sqlite side files were created: {names:?}");
 }
+
+#[tokio::test]
+async fn resume_after_a_plan_change_reruns_only_the_changed_steps_and_their_dependents() {
+    let emu = EmulatorProcess::start(&[]).await;
+    emu.add_fault(json!({"method": "GET", "path": "/v3/{project_id}/checkpoints/{checkpoint_id}", "status": 400, "error_code": "BackupService.6217"}))
+        .await;
+    let mut cli = Cbrflow::new();
+    let plan = fast_plan(&cli);
+    cli.endpoint(&emu).args(["run", &plan]).run().await.assert_code(1);
+    emu.clear_faults().await;
+
+    // Change only the restore point's description: `backup` and `wait` run again, the vault
+    // and the association are kept.
+    let path = cli.dir().join(&plan);
+    let text = std::fs::read_to_string(&path).unwrap().replace("description: backupauto", "description: changed");
+    std::fs::write(&path, text).unwrap();
+
+    let out = cli.args(["resume", "--last", "--output", "json"]).run().await;
+    out.assert_code(0);
+    assert!(out.stderr.contains("backup       runs again: the plan changed its inputs"), "{}", out.stderr);
+    assert!(out.stderr.contains("vault        create_vault       kept"), "{}", out.stderr);
+    assert!(out.stderr.contains("attach       add_resources      kept"), "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(step(&report, "vault")["attempts"], 1);
+    assert_eq!(step(&report, "backup")["attempts"], 2);
+    assert_eq!(emu.count_requests("POST", "/vaults").await, 1);
+    assert_eq!(emu.count_requests("POST", "/addresources").await, 1);
+    assert_eq!(emu.count_requests("POST", "/checkpoints").await, 2, "the changed step ran again");
+    let checkpoints = emu.checkpoints().await;
+    assert_eq!(report["outputs"]["checkpoint_id"], checkpoints.last().unwrap()["id"]);
+
+    // `runs` and `status` report the same run as JSON.
+    let runs = cli.args(["runs", "--output", "json"]).run().await;
+    runs.assert_code(0);
+    assert_eq!(runs.json()[0]["run_id"], report["run_id"]);
+    assert_eq!(runs.json()[0]["status"], "succeeded");
+    emu.stop().await;
+}
