@@ -9,7 +9,7 @@ use super::output::error_text;
 use super::{EXIT_OK, OutputFormat, UsageError};
 use crate::engine::RunReport;
 use crate::plan::duration::format_duration;
-use crate::state::{RunId, StateStore};
+use crate::state::{RunId, RunStatus, StateStore};
 
 /// Flags of `cbrflow status`.
 #[derive(Debug, clap::Args)]
@@ -78,7 +78,16 @@ pub fn status(args: &StatusArgs, state_dir: &Path) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(EXIT_OK);
     }
-    println!("run {}  plan `{}`  {}", run.id, run.plan_name, run.status.as_str());
+    let state = match run.status {
+        RunStatus::Running => match store.lease_holder(&run.id)? {
+            Some((holder, expires)) if !holder.is_gone() && expires > chrono::Utc::now() => {
+                format!("running ({holder})")
+            }
+            _ => format!("interrupted (no process holds it; continue with: cbrflow resume {})", run.id),
+        },
+        other => other.as_str().to_owned(),
+    };
+    println!("run {}  plan `{}`  {state}", run.id, run.plan_name);
     println!(
         "  file {}  started {}  endpoint {}",
         run.plan_path.display(),

@@ -196,8 +196,7 @@ impl Engine {
     /// taken over at once.
     fn take_lease(&mut self, id: &RunId) -> Result<(), EngineError> {
         match self.store.acquire_lease(id, &self.owner, self.options.lease_ttl) {
-            Err(StateError::Locked { holder, .. })
-                if holder.host == self.owner.host && !process_alive(holder.pid) =>
+            Err(StateError::Locked { holder, .. }) if holder.is_gone() =>
             {
                 self.store.take_over_lease(id, &self.owner, &holder, self.options.lease_ttl)?;
                 Ok(())
@@ -501,14 +500,4 @@ fn input_hash(step: &Step, input: &Value) -> String {
     text.push('\n');
     text.push_str(&input.to_string());
     sha256_hex(text.as_bytes())
-}
-
-/// Whether a process with this pid exists on this machine.
-fn process_alive(pid: u32) -> bool {
-    let proc_root = std::path::Path::new("/proc");
-    if !proc_root.join("self").exists() {
-        // Without /proc we cannot tell; assume alive so that a live lease is never broken.
-        return true;
-    }
-    proc_root.join(pid.to_string()).exists()
 }

@@ -282,6 +282,19 @@ impl LeaseOwner {
     }
 }
 
+impl LeaseOwner {
+    /// True when this owner is a process of this host that no longer exists, so its lease can
+    /// be taken over at once. Unknown (no `/proc`, another host) counts as alive: a live lease
+    /// is never broken on a guess.
+    pub fn is_gone(&self) -> bool {
+        if self.host != host_name() {
+            return false;
+        }
+        let proc_root = std::path::Path::new("/proc");
+        proc_root.join("self").exists() && !proc_root.join(self.pid.to_string()).exists()
+    }
+}
+
 /// The kernel's host name, else `$HOSTNAME`, else `localhost`. Only used to tell an operator
 /// where a lease holder runs; the token is what identifies it.
 fn host_name() -> String {
@@ -455,6 +468,10 @@ pub trait StateStore: Send {
     ) -> Result<(), StateError>;
     /// Releases the lease if `owner` holds it.
     fn release_lease(&mut self, id: &RunId, owner: &LeaseOwner) -> Result<(), StateError>;
+
+    /// The current holder of the run's lease and when it expires; `None` if the run was
+    /// never held or its lease was released.
+    fn lease_holder(&self, id: &RunId) -> Result<Option<(LeaseOwner, DateTime<Utc>)>, StateError>;
 
     /// Takes over a lease still held by `previous`, whose process is known to be gone.
     /// If someone else took it first, fails with [`StateError::Locked`] naming them.

@@ -503,6 +503,14 @@ impl StateStore for SqliteStore {
         })
     }
 
+    fn lease_holder(&self, id: &RunId) -> Result<Option<(LeaseOwner, DateTime<Utc>)>, StateError> {
+        self.read(|tx| {
+            Ok(lease(tx, id)?
+                .filter(|l| !l.released)
+                .map(|l| (l.holder, l.expires_at)))
+        })
+    }
+
     fn take_over_lease(
         &mut self,
         id: &RunId,

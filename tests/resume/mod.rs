@@ -134,6 +134,10 @@ async fn sigkill_during_await_then_resume_keeps_one_checkpoint() {
     wait_for_running(&mut cli, "wait").await;
     child.kill().await.expect("SIGKILL cbrflow");
 
+    let status = cli.args(["status", "--last"]).run().await;
+    status.assert_code(0);
+    assert!(status.stdout.contains("interrupted (no process holds it"), "{}", status.stdout);
+
     let out = cli.args(["resume", "--last", "--output", "json"]).run().await;
     out.assert_code(0);
     let report = out.json();
