@@ -415,7 +415,8 @@ pub trait StateStore: Send {
         step: &str,
         error: &StepError,
     ) -> Result<(), StateError>;
-    /// Marks the step `succeeded` with its outputs.
+    /// Marks the step `succeeded` with its outputs and, in the same transaction, resolves its
+    /// open intents as applied.
     fn step_succeeded(&mut self, id: &RunId, step: &str, outputs: &Value)
     -> Result<(), StateError>;
     /// Marks the step `failed` with its final error.

@@ -372,12 +372,22 @@ impl StateStore for SqliteStore {
     ) -> Result<(), StateError> {
         let now = timestamp(self.now());
         let status = StepStatus::Succeeded.as_str();
-        self.update_step(
-            sql::STEP_SUCCEEDED,
-            id,
-            step,
-            &[&status, &outputs.to_string(), &now],
-        )
+        let outputs = outputs.to_string();
+        self.write(|tx, _| {
+            let values: [&dyn ToSql; 5] = [&id.0, &step, &status, &outputs, &now];
+            if tx
+                .prepare_cached(sql::STEP_SUCCEEDED)?
+                .execute(values.as_slice())?
+                == 0
+            {
+                return Err(no_step(tx, id, step));
+            }
+            // In the same transaction: the step's open intents took effect (its outputs are
+            // their result), so a crash can never leave a succeeded create looking unsent.
+            tx.prepare_cached(sql::APPLY_OPEN_INTENTS)?
+                .execute([&id.0, step])?;
+            Ok(())
+        })
     }
 
     fn step_failed(&mut self, id: &RunId, step: &str, error: &StepError) -> Result<(), StateError> {

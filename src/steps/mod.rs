@@ -40,7 +40,11 @@ pub trait Journal: Send + Sync {
         request: &'a Value,
     ) -> BoxFuture<'a, Result<i64, StepFailure>>;
     /// Records how an intent ended.
-    fn resolve_intent(&self, id: i64, outcome: IntentOutcome) -> BoxFuture<'_, Result<(), StepFailure>>;
+    fn resolve_intent(
+        &self,
+        id: i64,
+        outcome: IntentOutcome,
+    ) -> BoxFuture<'_, Result<(), StepFailure>>;
     /// Intents of this step whose outcome is unknown, oldest first.
     fn open_intents(&self) -> BoxFuture<'_, Result<Vec<Intent>, StepFailure>>;
     /// Step-private durable data saved by an earlier attempt or run.
@@ -109,16 +113,27 @@ impl StepFailure {
     /// The record kept in state and shown in reports.
     pub fn to_step_error(&self) -> StepError {
         match self {
-            Self::Cbr(CbrError::Api { status, code, message, request_id, .. }) => StepError {
+            Self::Cbr(CbrError::Api {
+                status,
+                code,
+                message,
+                request_id,
+                ..
+            }) => StepError {
                 code: code.clone(),
                 message: message.clone(),
                 http_status: Some(*status),
                 request_id: request_id.clone(),
             },
-            Self::Failed { code, message } => {
-                StepError { code: code.clone(), message: message.clone(), ..StepError::default() }
-            }
-            other => StepError { message: other.to_string(), ..StepError::default() },
+            Self::Failed { code, message } => StepError {
+                code: code.clone(),
+                message: message.clone(),
+                ..StepError::default()
+            },
+            other => StepError {
+                message: other.to_string(),
+                ..StepError::default()
+            },
         }
     }
 }
@@ -129,11 +144,18 @@ pub trait StepType: Send + Sync {
     fn schema(&self) -> StepSchema;
 
     /// Performs one attempt with the rendered `input`; returns the step's outputs.
-    fn run<'a>(&'a self, ctx: StepContext<'a>, input: Value) -> BoxFuture<'a, Result<Value, StepFailure>>;
+    fn run<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, StepFailure>>;
 
     /// A short description of the outputs for progress lines, e.g. `vault 3f2a… (my_vault)`.
     fn summary(&self, outputs: &Value) -> Option<String> {
-        outputs.get("id").and_then(Value::as_str).map(|id| format!("id {id}"))
+        outputs
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| format!("id {id}"))
     }
 
     /// The request this step would send, for `--dry-run`: (method, path after
@@ -161,7 +183,10 @@ impl Registry {
 
     /// The step type with this name.
     pub fn get(&self, name: &str) -> Option<&dyn StepType> {
-        self.types.iter().find(|t| t.schema().name == name).map(AsRef::as_ref)
+        self.types
+            .iter()
+            .find(|t| t.schema().name == name)
+            .map(AsRef::as_ref)
     }
 }
 
@@ -195,9 +220,12 @@ fn created_since(created_at: Option<&str>, since: DateTime<Utc>) -> bool {
 }
 
 /// Performs a mutating call at most once in effect: first reconciles intents left open by
-/// earlier attempts (adopting what `find` discovers), then records a new intent, sends, and
-/// resolves the intent by the outcome. An intent whose outcome is ambiguous (lost response,
-/// timeout, 5xx) stays open so that the next attempt reconciles before re-sending.
+/// earlier attempts (adopting what `find` discovers), then records a new intent and sends.
+/// An intent whose outcome is ambiguous (lost response, timeout, 5xx) stays open so that the
+/// next attempt reconciles before re-sending; a certain failure resolves it as not applied.
+/// A success leaves it open too: the engine resolves it in the same transaction that records
+/// the step's outputs, so a crash in between is reconciled (and adopted) on resume instead of
+/// creating the resource twice.
 async fn apply_once<Find, FindFut, Send_, SendFut>(
     ctx: &StepContext<'_>,
     operation: &str,
@@ -218,24 +246,29 @@ where
         ));
         match find(intent.recorded_at).await? {
             Some(found) => {
-                ctx.journal.resolve_intent(intent.id, IntentOutcome::Applied).await?;
-                ctx.journal.progress(format!("adopted the result of the earlier {operation} request"));
+                // Left open: resolved as applied together with the step's outputs.
+                ctx.journal.progress(format!(
+                    "adopted the result of the earlier {operation} request"
+                ));
                 return Ok(found);
             }
             None => {
-                ctx.journal.resolve_intent(intent.id, IntentOutcome::NotApplied).await?;
-                ctx.journal.progress(format!("the earlier {operation} request had no effect; sending it again"));
+                ctx.journal
+                    .resolve_intent(intent.id, IntentOutcome::NotApplied)
+                    .await?;
+                ctx.journal.progress(format!(
+                    "the earlier {operation} request had no effect; sending it again"
+                ));
             }
         }
     }
     let intent = ctx.journal.record_intent(operation, request).await?;
     match send().await {
-        Ok(value) => {
-            ctx.journal.resolve_intent(intent, IntentOutcome::Applied).await?;
-            Ok(value)
-        }
+        Ok(value) => Ok(value),
         Err(err) if !err.may_have_applied() => {
-            ctx.journal.resolve_intent(intent, IntentOutcome::NotApplied).await?;
+            ctx.journal
+                .resolve_intent(intent, IntentOutcome::NotApplied)
+                .await?;
             Err(err.into())
         }
         Err(err) => Err(err.into()),

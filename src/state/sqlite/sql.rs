@@ -180,6 +180,13 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id";
 
 pub(super) const RESOLVE_INTENT: &str = "UPDATE intents SET outcome = ?2 WHERE id = ?1";
 
+/// Resolves a step's open intents as applied: its outputs are their effect.
+pub(super) const APPLY_OPEN_INTENTS: &str = concat!(
+    "UPDATE intents SET outcome = 'applied'",
+    step_key!(),
+    " AND outcome IS NULL"
+);
+
 pub(super) const OPEN_INTENTS: &str = concat!(
     "SELECT id, step_id, attempt, operation, request, recorded_at, outcome FROM intents",
     step_key!(),
@@ -222,6 +229,7 @@ pub(super) const ALL: &[(&str, &str)] = &[
     ("SET_STEP_CHECKPOINT", SET_STEP_CHECKPOINT),
     ("INSERT_INTENT", INSERT_INTENT),
     ("RESOLVE_INTENT", RESOLVE_INTENT),
+    ("APPLY_OPEN_INTENTS", APPLY_OPEN_INTENTS),
     ("OPEN_INTENTS", OPEN_INTENTS),
     ("SELECT_LEASE", SELECT_LEASE),
     ("UPSERT_LEASE", UPSERT_LEASE),

@@ -954,3 +954,36 @@ fn the_store_is_a_boxed_trait_object() {
     let existing: Box<dyn StateStore> = crate::state::open_existing(dir.path()).unwrap().unwrap();
     assert_eq!(existing.latest_run().unwrap().unwrap().id, run_id("r"));
 }
+
+#[test]
+fn a_succeeded_step_resolves_its_open_intents_in_the_same_commit() {
+    let dir = tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    store.create_run(&seed_run("r1")).unwrap();
+    let id = run_id("r1");
+    store.step_started(&id, "vault", "h").unwrap();
+    let attempt = store.attempt_started(&id, "vault").unwrap();
+    store
+        .record_intent(
+            &id,
+            "vault",
+            attempt,
+            "create_vault",
+            &json!({"vault": {"name": "v"}}),
+        )
+        .unwrap();
+    assert_eq!(store.open_intents(&id, "vault").unwrap().len(), 1);
+    store
+        .step_succeeded(&id, "vault", &json!({"id": "v-1"}))
+        .unwrap();
+    assert!(store.open_intents(&id, "vault").unwrap().is_empty());
+    // Other steps' intents are not touched.
+    store.step_started(&id, "attach", "h").unwrap();
+    store
+        .record_intent(&id, "attach", 1, "add_resources", &json!({}))
+        .unwrap();
+    store
+        .step_succeeded(&id, "vault", &json!({"id": "v-1"}))
+        .unwrap();
+    assert_eq!(store.open_intents(&id, "attach").unwrap().len(), 1);
+}
