@@ -8,6 +8,38 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Resource types the service knows.
+pub const RESOURCE_TYPES: &[&str] = &[
+    "OS::Nova::Server",
+    "OS::Cinder::Volume",
+    "OS::Ironic::BareMetalServer",
+    "OS::Native::Server",
+    "OS::Sfs::Turbo",
+    "OS::Workspace::DesktopV2",
+];
+/// `billing.object_type` values.
+pub const OBJECT_TYPES: &[&str] = &[
+    "server",
+    "disk",
+    "turbo",
+    "workspace",
+    "vmware",
+    "rds",
+    "file",
+];
+/// `billing.protect_type` values.
+pub const PROTECT_TYPES: &[&str] = &["backup", "replication"];
+/// `billing.consistent_level` values.
+pub const CONSISTENT_LEVELS: &[&str] = &["crash_consistent", "app_consistent"];
+/// `billing.cloud_type` values.
+pub const CLOUD_TYPES: &[&str] = &["public", "hybrid"];
+/// `billing.charging_mode` values.
+pub const CHARGING_MODES: &[&str] = &["post_paid", "pre_paid"];
+/// Policy `operation_type` values.
+pub const OPERATION_TYPES: &[&str] = &["backup", "replication"];
+/// Largest vault capacity in GB.
+pub const MAX_VAULT_SIZE: i64 = 10_485_760;
+
 /// Body of `POST /v3/{project_id}/vaults`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VaultCreateReq {
@@ -245,12 +277,18 @@ pub fn parse_timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc());
         }
     }
-    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -272,7 +310,12 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_observed_format() {
-        for t in ["2020-08-17T06:49:06.260790", "2019-05-10T07:59:12.733+00:00", "2020-02-23T01:00:32Z", "2020-02-23T01:00:32"] {
+        for t in [
+            "2020-08-17T06:49:06.260790",
+            "2019-05-10T07:59:12.733+00:00",
+            "2020-02-23T01:00:32Z",
+            "2020-02-23T01:00:32",
+        ] {
             assert!(parse_timestamp(t).is_some(), "{t}");
         }
     }

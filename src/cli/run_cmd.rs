@@ -15,7 +15,7 @@ use super::{EXIT_FAILED, EXIT_OK, OutputFormat, UsageError, parse_var};
 use crate::cbr::CbrClient;
 use crate::cbr::auth::Auth;
 use crate::emulator::{self, EmulatorConfig, EmulatorHandle};
-use crate::engine::{Engine, RunOptions};
+use crate::engine::{Engine, RunOptions, RunReport};
 use crate::state::{RunId, RunStatus};
 use crate::steps::Registry;
 
@@ -76,23 +76,18 @@ pub async fn run(args: RunArgs, state_dir: &Path) -> Result<u8> {
     let plan_path = std::fs::canonicalize(&args.plan).unwrap_or_else(|_| args.plan.clone());
     let store = crate::state::open(state_dir)?;
     let target = Target::connect(&args.connection, None, state_dir).await?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let printer = Printer::spawn(rx, args.output);
-    let engine = Engine::new(
-        plan,
-        Arc::clone(&registry),
-        target.client.clone(),
-        store,
-        tx,
-        RunOptions { concurrency: usize::from(args.concurrency), ..RunOptions::default() },
-    );
     let id = RunId::generate();
-    let result = interruptible(&id, engine.start(id.clone(), plan_path, target.endpoint.clone())).await;
-    printer.finish().await;
-    target.shutdown().await;
-    let report = result?;
-    output::print_report(&report, args.output, &registry);
-    Ok(if report.status == RunStatus::Succeeded { EXIT_OK } else { EXIT_FAILED })
+    let endpoint = target.endpoint.clone();
+    let session = Session {
+        registry,
+        output: args.output,
+        concurrency: args.concurrency,
+    };
+    session
+        .execute(plan, store, target, &id, |engine| {
+            engine.start(id.clone(), plan_path, endpoint)
+        })
+        .await
 }
 
 /// `cbrflow resume`.
@@ -107,37 +102,84 @@ pub async fn resume(args: ResumeArgs, state_dir: &Path) -> Result<u8> {
     };
     let run = match (&args.run_id, args.last) {
         (Some(id), _) => store.run(&RunId(id.clone()))?,
-        (None, _) => store.latest_run()?.ok_or_else(|| {
-            UsageError(format!("no runs recorded in {}", state_dir.display()))
-        })?,
+        (None, _) => store
+            .latest_run()?
+            .ok_or_else(|| UsageError(format!("no runs recorded in {}", state_dir.display())))?,
     };
     if run.status == RunStatus::Succeeded {
         eprintln!("run {} already succeeded; nothing to resume", run.id);
         let steps = store.steps(&run.id)?;
-        let report = crate::engine::RunReport::from_records(&run, &steps);
+        let report = RunReport::from_records(&run, &steps);
         output::print_report(&report, args.output, &registry);
         return Ok(EXIT_OK);
     }
     let vars = stored_vars(&run.inputs);
     let plan = super::validate_cmd::load_plan(&run.plan_path, &vars, &registry, args.output)
         .with_context(|| format!("cannot resume run {}", run.id))?;
-    let target = Target::connect(&args.connection, Some((&run.endpoint, &run.project_id)), state_dir).await?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let printer = Printer::spawn(rx, args.output);
-    let engine = Engine::new(
-        plan,
-        Arc::clone(&registry),
-        target.client.clone(),
-        store,
-        tx,
-        RunOptions { concurrency: usize::from(args.concurrency), ..RunOptions::default() },
-    );
-    let result = interruptible(&run.id, engine.resume(run.id.clone())).await;
-    printer.finish().await;
-    target.shutdown().await;
-    let report = result?;
-    output::print_report(&report, args.output, &registry);
-    Ok(if report.status == RunStatus::Succeeded { EXIT_OK } else { EXIT_FAILED })
+    let target = Target::connect(
+        &args.connection,
+        Some((&run.endpoint, &run.project_id)),
+        state_dir,
+    )
+    .await?;
+    let session = Session {
+        registry,
+        output: args.output,
+        concurrency: args.concurrency,
+    };
+    session
+        .execute(plan, store, target, &run.id, |engine| {
+            engine.resume(run.id.clone())
+        })
+        .await
+}
+
+/// What `run` and `resume` share: the engine wiring, progress output, Ctrl-C, the report.
+struct Session {
+    registry: Arc<Registry>,
+    output: OutputFormat,
+    concurrency: u16,
+}
+
+impl Session {
+    /// Builds the engine, hands it to `go` (start or resume), prints progress and the report,
+    /// and returns the exit code.
+    async fn execute<F, Fut>(
+        self,
+        plan: crate::plan::Plan,
+        store: Box<dyn crate::state::StateStore>,
+        target: Target,
+        id: &RunId,
+        go: F,
+    ) -> Result<u8>
+    where
+        F: FnOnce(Engine) -> Fut,
+        Fut: std::future::Future<Output = Result<RunReport, crate::engine::EngineError>>,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let printer = Printer::spawn(rx, self.output);
+        let engine = Engine::new(
+            plan,
+            Arc::clone(&self.registry),
+            target.client.clone(),
+            store,
+            tx,
+            RunOptions {
+                concurrency: usize::from(self.concurrency),
+                ..RunOptions::default()
+            },
+        );
+        let result = interruptible(id, go(engine)).await;
+        printer.finish().await;
+        target.shutdown().await;
+        let report = result?;
+        output::print_report(&report, self.output, &self.registry);
+        Ok(if report.status == RunStatus::Succeeded {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        })
+    }
 }
 
 /// Runs `work` until it finishes or the user presses Ctrl-C. Every transition is already
@@ -201,7 +243,10 @@ impl Target {
         match connection::resolve(&args).await? {
             Some(conn) => {
                 let endpoint = conn.endpoint.to_string();
-                eprintln!("cbrflow: sending requests to {endpoint} (project {})", conn.project_id);
+                eprintln!(
+                    "cbrflow: sending requests to {endpoint} (project {})",
+                    conn.project_id
+                );
                 Ok(Self {
                     client: CbrClient::new(conn.http, conn.endpoint, conn.project_id, conn.auth),
                     endpoint: Some(endpoint.trim_end_matches('/').to_owned()),
@@ -218,7 +263,9 @@ impl Target {
         let data_file = state_dir.join("emulator.json");
         let backup_seconds = match std::env::var("CBRFLOW_EMULATOR_BACKUP_SECONDS") {
             Ok(v) => v.parse::<f64>().ok().filter(|s| *s >= 0.0).ok_or_else(|| {
-                UsageError(format!("CBRFLOW_EMULATOR_BACKUP_SECONDS=`{v}` is not a number of seconds"))
+                UsageError(format!(
+                    "CBRFLOW_EMULATOR_BACKUP_SECONDS=`{v}` is not a number of seconds"
+                ))
             })?,
             Err(_) => 3.0,
         };
@@ -228,9 +275,12 @@ impl Target {
             ..EmulatorConfig::default()
         };
         let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let handle = emulator::start(addr, config)
-            .await
-            .with_context(|| format!("cannot start the embedded emulator with data {}", data_file.display()))?;
+        let handle = emulator::start(addr, config).await.with_context(|| {
+            format!(
+                "cannot start the embedded emulator with data {}",
+                data_file.display()
+            )
+        })?;
         eprintln!(
             "cbrflow: no endpoint configured; using the embedded CBR emulator at {} — a simulated cloud, not a real one (data: {})",
             handle.url(),
@@ -238,7 +288,12 @@ impl Target {
         );
         let url = Url::parse(&handle.url()).context("embedded emulator URL")?;
         Ok(Self {
-            client: CbrClient::new(crate::cbr::http_client(), url, EMBEDDED_PROJECT_ID, Auth::None),
+            client: CbrClient::new(
+                crate::cbr::http_client(),
+                url,
+                EMBEDDED_PROJECT_ID,
+                Auth::None,
+            ),
             endpoint: None,
             emulator: Some(handle),
         })

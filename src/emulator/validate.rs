@@ -6,37 +6,10 @@ use serde_json::{Map, Value};
 
 use super::api_error::ApiError;
 
-/// Resource types the service knows (cbr-models.md).
-pub(crate) const RESOURCE_TYPES: &[&str] = &[
-    "OS::Nova::Server",
-    "OS::Cinder::Volume",
-    "OS::Ironic::BareMetalServer",
-    "OS::Native::Server",
-    "OS::Sfs::Turbo",
-    "OS::Workspace::DesktopV2",
-];
-/// `billing.object_type` values.
-pub(crate) const OBJECT_TYPES: &[&str] = &[
-    "server",
-    "disk",
-    "turbo",
-    "workspace",
-    "vmware",
-    "rds",
-    "file",
-];
-/// `billing.protect_type` values.
-pub(crate) const PROTECT_TYPES: &[&str] = &["backup", "replication"];
-/// `billing.consistent_level` values.
-pub(crate) const CONSISTENT_LEVELS: &[&str] = &["crash_consistent", "app_consistent"];
-/// `billing.cloud_type` values.
-pub(crate) const CLOUD_TYPES: &[&str] = &["public", "hybrid"];
-/// `billing.charging_mode` values.
-pub(crate) const CHARGING_MODES: &[&str] = &["post_paid", "pre_paid"];
-/// Policy `operation_type` values.
-pub(crate) const OPERATION_TYPES: &[&str] = &["backup", "replication"];
-/// Largest vault capacity in GB.
-pub(crate) const MAX_VAULT_SIZE: i64 = 10_485_760;
+pub(crate) use crate::cbr::wire::{
+    CHARGING_MODES, CLOUD_TYPES, CONSISTENT_LEVELS, MAX_VAULT_SIZE, OBJECT_TYPES, OPERATION_TYPES,
+    PROTECT_TYPES, RESOURCE_TYPES,
+};
 
 /// The resource type a vault of `object_type` accepts, if any.
 pub(crate) fn resource_type_for(object_type: &str) -> Option<&'static str> {

@@ -7,9 +7,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::create_vault::RESOURCE_TYPES;
 use super::{BoxFuture, StepContext, StepFailure, StepType, apply_once, decode};
-use crate::cbr::wire::{ResourceCreate, VaultAddResourceReq};
+use crate::cbr::wire::{RESOURCE_TYPES, ResourceCreate, VaultAddResourceReq};
 use crate::plan::{FieldKind as K, FieldSpec as F, StepSchema};
 
 pub(super) struct AddResources;
@@ -40,11 +39,20 @@ impl StepType for AddResources {
         }
     }
 
-    fn run<'a>(&'a self, ctx: StepContext<'a>, input: Value) -> BoxFuture<'a, Result<Value, StepFailure>> {
+    fn run<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, StepFailure>> {
         Box::pin(async move {
-            let Input { vault_id, resources } = decode(input)?;
+            let Input {
+                vault_id,
+                resources,
+            } = decode(input)?;
             if resources.is_empty() {
-                return Err(StepFailure::Input("`resources` must list at least one resource".into()));
+                return Err(StepFailure::Input(
+                    "`resources` must list at least one resource".into(),
+                ));
             }
             let wanted: Vec<String> = resources.iter().map(|r| r.id.clone()).collect();
             let request = VaultAddResourceReq { resources };
@@ -57,8 +65,11 @@ impl StepType for AddResources {
                 &body,
                 |_since| async move {
                     let current = client.show_vault(vault).await?;
-                    let all_there = wanted_ref.iter().all(|id| current.resources.iter().any(|r| &r.id == id));
-                    Ok(all_there.then(|| json!({ "add_resource_ids": wanted_ref, "vault_id": vault })))
+                    let all_there = wanted_ref
+                        .iter()
+                        .all(|id| current.resources.iter().any(|r| &r.id == id));
+                    Ok(all_there
+                        .then(|| json!({ "add_resource_ids": wanted_ref, "vault_id": vault })))
                 },
                 || async {
                     let response = client.add_resources(vault, &request).await?;
@@ -76,7 +87,10 @@ impl StepType for AddResources {
     }
 
     fn describe_request(&self, input: &Value) -> (&'static str, String, Option<Value>) {
-        let vault = input.get("vault_id").and_then(Value::as_str).unwrap_or("<vault_id>");
+        let vault = input
+            .get("vault_id")
+            .and_then(Value::as_str)
+            .unwrap_or("<vault_id>");
         (
             "POST",
             format!("/vaults/{vault}/addresources"),

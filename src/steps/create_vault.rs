@@ -5,36 +5,30 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{BoxFuture, StepContext, StepFailure, StepType, apply_once, created_since, decode, encode};
+use super::{
+    BoxFuture, StepContext, StepFailure, StepType, apply_once, created_since, decode, encode,
+};
 use crate::cbr::client::VaultQuery;
-use crate::cbr::wire::{VaultCreate, VaultCreateReq};
+use crate::cbr::wire::{
+    CHARGING_MODES, CLOUD_TYPES, CONSISTENT_LEVELS, MAX_VAULT_SIZE, OBJECT_TYPES, PROTECT_TYPES,
+    RESOURCE_TYPES, VaultCreate, VaultCreateReq,
+};
 use crate::cbr::{CbrClient, CbrError};
 use crate::plan::{FieldKind as K, FieldSpec as F, StepSchema};
 
 pub(super) struct CreateVault;
 
-/// Object types of a vault.
-pub(super) const OBJECT_TYPES: &[&str] = &["server", "disk", "turbo", "workspace", "vmware", "rds", "file"];
-/// Resource types CBR knows.
-pub(super) const RESOURCE_TYPES: &[&str] = &[
-    "OS::Nova::Server",
-    "OS::Cinder::Volume",
-    "OS::Ironic::BareMetalServer",
-    "OS::Native::Server",
-    "OS::Sfs::Turbo",
-    "OS::Workspace::DesktopV2",
-];
-
 const INPUTS: &[F] = &[
     F::new("name", true, K::String).name(64),
     F::new("description", false, K::String),
     F::new("billing", true, K::Object),
-    F::new("billing.cloud_type", false, K::String).one_of(&["public", "hybrid"]),
-    F::new("billing.consistent_level", true, K::String).one_of(&["crash_consistent", "app_consistent"]),
+    F::new("billing.cloud_type", false, K::String).one_of(CLOUD_TYPES),
+    F::new("billing.consistent_level", true, K::String)
+        .one_of(CONSISTENT_LEVELS),
     F::new("billing.object_type", true, K::String).one_of(OBJECT_TYPES),
-    F::new("billing.protect_type", true, K::String).one_of(&["backup", "replication"]),
-    F::new("billing.size", true, K::Integer).range(1, 10_485_760),
-    F::new("billing.charging_mode", false, K::String).one_of(&["post_paid", "pre_paid"]),
+    F::new("billing.protect_type", true, K::String).one_of(PROTECT_TYPES),
+    F::new("billing.size", true, K::Integer).range(1, MAX_VAULT_SIZE),
+    F::new("billing.charging_mode", false, K::String).one_of(CHARGING_MODES),
     F::new("billing.period_type", false, K::String),
     F::new("billing.period_num", false, K::Integer),
     F::new("billing.is_auto_renew", false, K::Bool),
@@ -90,7 +84,11 @@ impl StepType for CreateVault {
         }
     }
 
-    fn run<'a>(&'a self, ctx: StepContext<'a>, input: Value) -> BoxFuture<'a, Result<Value, StepFailure>> {
+    fn run<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, StepFailure>> {
         Box::pin(async move {
             let vault: VaultCreate = decode(input)?;
             let name = vault.name.clone();
@@ -102,7 +100,12 @@ impl StepType for CreateVault {
                 "create_vault",
                 &body,
                 |since| find_vault(client, &name, since),
-                || async { client.create_vault(&request).await.and_then(|v| to_value(&v)) },
+                || async {
+                    client
+                        .create_vault(&request)
+                        .await
+                        .and_then(|v| to_value(&v))
+                },
             )
             .await
         })
@@ -115,21 +118,37 @@ impl StepType for CreateVault {
     }
 
     fn describe_request(&self, input: &Value) -> (&'static str, String, Option<Value>) {
-        ("POST", "/vaults".to_owned(), Some(serde_json::json!({ "vault": input })))
+        (
+            "POST",
+            "/vaults".to_owned(),
+            Some(serde_json::json!({ "vault": input })),
+        )
     }
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, CbrError> {
-    serde_json::to_value(v).map_err(|e| CbrError::Decode { status: 200, operation: "create_vault", message: e.to_string() })
+    serde_json::to_value(v).map_err(|e| CbrError::Decode {
+        status: 200,
+        operation: "create_vault",
+        message: e.to_string(),
+    })
 }
 
 /// The vault named `name` created at or after `since` (the oldest such), if any.
-async fn find_vault(client: &CbrClient, name: &str, since: DateTime<Utc>) -> Result<Option<Value>, StepFailure> {
+async fn find_vault(
+    client: &CbrClient,
+    name: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<Value>, StepFailure> {
     let mut offset = 0;
     let mut found = Vec::new();
     loop {
         let page = client
-            .list_vaults(&VaultQuery { name: Some(name.to_owned()), limit: Some(100), offset: Some(offset) })
+            .list_vaults(&VaultQuery {
+                name: Some(name.to_owned()),
+                limit: Some(100),
+                offset: Some(offset),
+            })
             .await?;
         let n = page.vaults.len();
         found.extend(
