@@ -102,9 +102,12 @@ impl StepFailure {
         }
     }
 
-    /// The server's `Retry-After`, if any.
+    /// The least time to wait before the next attempt: the server's `Retry-After`, or after a
+    /// timeout as long again as the attempt waited — the server may still be working on the
+    /// request, and the next attempt reconciles before it re-sends anything.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            Self::Cbr(CbrError::Timeout { after }) => Some(*after),
             Self::Cbr(e) => e.retry_after(),
             _ => None,
         }

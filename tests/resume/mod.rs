@@ -261,3 +261,25 @@ async fn resume_after_a_plan_change_reruns_only_the_changed_steps_and_their_depe
     assert_eq!(runs.json()[0]["status"], "succeeded");
     emu.stop().await;
 }
+
+#[tokio::test]
+async fn a_timed_out_create_is_reconciled_after_the_server_had_time_to_finish() {
+    let emu = EmulatorProcess::start(&[]).await;
+    // The server holds the create for 1.5 s; the plan gives one attempt 1 s.
+    emu.add_fault(json!({"method": "POST", "path": "/v3/{project_id}/vaults", "delay": "1500ms", "times": 1}))
+        .await;
+    let mut cli = Cbrflow::new();
+    let plan = fast_plan(&cli);
+    let path = cli.dir().join(&plan);
+    let text = std::fs::read_to_string(&path).unwrap().replace("timeout: 60s", "timeout: 1s");
+    std::fs::write(&path, text).unwrap();
+
+    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    out.assert_code(0);
+    assert!(out.stderr.contains("no response within 1.0s"), "{}", out.stderr);
+    assert!(out.stderr.contains("adopted"), "{}", out.stderr);
+    assert_eq!(step(&out.json(), "vault")["attempts"], 2);
+    assert_eq!(emu.vaults().await.len(), 1, "exactly one vault");
+    assert_eq!(emu.count_requests("POST", "/vaults").await, 1, "the create was not re-sent");
+    emu.stop().await;
+}
