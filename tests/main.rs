@@ -2,6 +2,7 @@
 //! binary against a real emulator over loopback.
 
 mod auth;
+mod conformance;
 mod emulator;
 mod resume;
 mod run;
