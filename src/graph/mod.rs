@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 
 use crate::plan::Plan;
 
@@ -24,8 +24,12 @@ impl StepGraph {
     pub fn new(plan: &Plan) -> Self {
         let mut graph = DiGraph::with_capacity(plan.steps.len(), plan.steps.len());
         let nodes: Vec<NodeIndex> = (0..plan.steps.len()).map(|i| graph.add_node(i)).collect();
-        let position: HashMap<&str, usize> =
-            plan.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let position: HashMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
         for (i, step) in plan.steps.iter().enumerate() {
             for need in &step.needs {
                 if let Some(&d) = position.get(need.as_str()) {
@@ -87,7 +91,12 @@ impl StepGraph {
     pub fn levels(&self) -> Vec<Vec<usize>> {
         let mut level = vec![0usize; self.len()];
         for i in self.topological_order() {
-            level[i] = self.dependencies(i).iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+            level[i] = self
+                .dependencies(i)
+                .iter()
+                .map(|&d| level[d] + 1)
+                .max()
+                .unwrap_or(0);
         }
         let depth = level.iter().copied().max().map_or(0, |m| m + 1);
         let mut out = vec![Vec::new(); depth];
@@ -99,7 +108,9 @@ impl StepGraph {
 
     /// A topological order that prefers plan order among ready steps.
     pub fn topological_order(&self) -> Vec<usize> {
-        let mut indegree: Vec<usize> = (0..self.len()).map(|i| self.dependencies(i).len()).collect();
+        let mut indegree: Vec<usize> = (0..self.len())
+            .map(|i| self.dependencies(i).len())
+            .collect();
         let mut ready: std::collections::BTreeSet<usize> =
             (0..self.len()).filter(|&i| indegree[i] == 0).collect();
         let mut order = Vec::with_capacity(self.len());
@@ -122,7 +133,12 @@ impl StepGraph {
         let _ = writeln!(out, "  rankdir=LR;");
         let _ = writeln!(out, "  node [shape=box];");
         for (i, step) in plan.steps.iter().enumerate() {
-            let _ = writeln!(out, "  {:?} [label={:?}];", self.ids[i], format!("{}\n{}", step.id, step.step_type));
+            let _ = writeln!(
+                out,
+                "  {:?} [label={:?}];",
+                self.ids[i],
+                format!("{}\n{}", step.id, step.step_type)
+            );
         }
         for edge in self.graph.edge_references() {
             let (a, b) = (self.graph[edge.source()], self.graph[edge.target()]);
@@ -167,7 +183,8 @@ pub fn find_cycles(n: usize, edges: &[(usize, usize)]) -> Vec<Vec<usize>> {
         if component.len() < 2 {
             continue;
         }
-        let members: std::collections::BTreeSet<usize> = component.iter().map(|n| graph[*n]).collect();
+        let members: std::collections::BTreeSet<usize> =
+            component.iter().map(|n| graph[*n]).collect();
         let start = *members.first().expect("non-empty component");
         // Shortest path from `start` back to itself inside the component (BFS), so the
         // reported cycle is one concrete path.

@@ -57,7 +57,14 @@ pub struct FieldSpec {
 impl FieldSpec {
     /// A field of the given kind with no further rules.
     pub const fn new(path: &'static str, required: bool, kind: FieldKind) -> Self {
-        Self { path, required, kind, one_of: &[], range: None, name_max_len: None }
+        Self {
+            path,
+            required,
+            kind,
+            one_of: &[],
+            range: None,
+            name_max_len: None,
+        }
     }
 
     /// Restricts a string field to a set of values.

@@ -11,8 +11,8 @@ use super::duration::parse_duration;
 use super::model::{DefaultsDecl, InputType, JitterDecl, PlanFile, RetryDecl, StepDecl};
 use super::yaml::{YamlValue, location_of};
 use super::{
-    Diagnostic, Diagnostics, FieldKind, FieldSpec, Jitter, Location, Plan, PlanError,
-    RetryPolicy, SourceFile, Step, StepCatalog, StepSchema, sha256_hex, suggestion,
+    Diagnostic, Diagnostics, FieldKind, FieldSpec, Jitter, Location, Plan, PlanError, RetryPolicy,
+    SourceFile, Step, StepCatalog, StepSchema, sha256_hex, suggestion,
 };
 use crate::template::{Reference, Template, TemplateValue};
 
@@ -24,59 +24,36 @@ pub(super) fn check(
     vars: &[(String, String)],
     catalog: &dyn StepCatalog,
 ) -> Result<Plan, PlanError> {
-    let file = match parse(&source) {
-        Ok(file) => file,
+    let tree = match super::parse::parse(&source) {
+        Ok(tree) => tree,
         Err(diagnostic) => {
             let mut diagnostics = Diagnostics::default();
-            diagnostics.push(diagnostic);
-            return Err(PlanError::Invalid { file: source, diagnostics });
+            diagnostics.push(*diagnostic);
+            return Err(PlanError::Invalid {
+                file: source,
+                diagnostics,
+            });
         }
     };
-    let mut checker = Checker { source: &source, catalog, diags: Diagnostics::default() };
-    let plan = checker.plan(file, vars);
+    let mut diags = Diagnostics::default();
+    let file = super::decode::decode(&tree, &mut diags);
+    let mut checker = Checker {
+        source: &source,
+        catalog,
+        diags,
+    };
+    let mut plan = checker.plan(file, vars);
     let mut diagnostics = checker.diags;
     if diagnostics.has_errors() {
         diagnostics.sort();
-        return Err(PlanError::Invalid { file: source, diagnostics });
+        return Err(PlanError::Invalid {
+            file: source,
+            diagnostics,
+        });
     }
-    let Some(mut plan) = plan else {
-        return Err(PlanError::Invalid { file: source, diagnostics });
-    };
     plan.hash = sha256_hex(source.text.as_bytes());
     plan.source = source;
     Ok(plan)
-}
-
-fn parse(source: &SourceFile) -> Result<PlanFile, Diagnostic> {
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: 64,
-            max_aliases: 256,
-            max_anchors: 256,
-            max_nodes: 250_000,
-            max_documents: 1,
-            max_total_scalar_bytes: super::MAX_PLAN_BYTES as usize,
-        },
-    };
-    serde_saphyr::from_str_with_options::<PlanFile>(&source.text, options).map_err(|err| {
-        let location = err.location().map(|l| Location::from_saphyr(&l)).unwrap_or_default();
-        Diagnostic::error("yaml", yaml_message(&err)).at(location)
-    })
-}
-
-/// The parser's message without its own snippet or location suffix, lower-cased at the start.
-fn yaml_message(err: &serde_saphyr::Error) -> String {
-    let full = err.without_snippet().to_string();
-    let first = full.lines().next().unwrap_or("invalid YAML").trim();
-    let trimmed = match first.rfind(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
-    };
-    let mut chars = trimmed.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => "invalid YAML".to_owned(),
-    }
 }
 
 struct Checker<'a> {
@@ -93,25 +70,25 @@ struct StepIndex {
 }
 
 impl Checker<'_> {
-    fn error(&mut self, code: &'static str, message: impl Into<String>, at: Location) -> &mut Diagnostic {
+    fn error(
+        &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        at: Location,
+    ) -> &mut Diagnostic {
         self.diags.push(Diagnostic::error(code, message).at(at));
         self.diags.0.last_mut().expect("just pushed")
     }
 
-    fn plan(&mut self, file: PlanFile, vars: &[(String, String)]) -> Option<Plan> {
-        if file.version.value != 1 {
-            self.error(
-                "version",
-                format!("unsupported plan version {}; this cbrflow reads version 1", file.version.value),
-                location_of(&file.version),
-            )
-            .help = Some("write `version: 1`".to_owned());
-        }
+    fn plan(&mut self, file: PlanFile, vars: &[(String, String)]) -> Plan {
         let inputs = self.inputs(&file, vars);
         let defaults = self.defaults(file.defaults.as_ref());
 
         // Index the steps first so that references can point forward or backward.
-        let mut index = StepIndex { types: HashMap::new(), ids: Vec::new() };
+        let mut index = StepIndex {
+            types: HashMap::new(),
+            ids: Vec::new(),
+        };
         let mut first_seen: HashMap<String, Location> = HashMap::new();
         for decl in &file.steps.value {
             let id = &decl.id.value;
@@ -120,7 +97,10 @@ impl Checker<'_> {
                 let first = *first;
                 self.error("duplicate-step-id", format!("duplicate step id `{id}`"), at)
                     .with_step(id)
-                    .help = Some(format!("first defined at line {}; step ids must be unique", first.line));
+                    .help = Some(format!(
+                    "first defined at line {}; step ids must be unique",
+                    first.line
+                ));
                 self.error(
                     "duplicate-step-id",
                     format!("step id `{id}` is defined again at line {}", at.line),
@@ -143,12 +123,16 @@ impl Checker<'_> {
                 );
             }
             let schema = self.catalog.schema(&decl.step_type.value);
-            if schema.is_none() {
+            // An empty type was already reported as missing or mistyped.
+            if schema.is_none() && !decl.step_type.value.is_empty() {
                 let names = self.catalog.names();
                 let hint = suggestion(&decl.step_type.value, names.iter().copied());
                 self.error(
                     "unknown-step-type",
-                    format!("step `{id}` has unknown type `{}`{hint}", decl.step_type.value),
+                    format!(
+                        "step `{id}` has unknown type `{}`{hint}",
+                        decl.step_type.value
+                    ),
                     location_of(&decl.step_type),
                 )
                 .with_step(id)
@@ -157,10 +141,6 @@ impl Checker<'_> {
             index.types.insert(id.clone(), schema);
             index.ids.push(id.clone());
         }
-        if file.steps.value.is_empty() {
-            self.error("no-steps", "the plan has no steps", location_of(&file.steps));
-        }
-
         let mut steps = Vec::with_capacity(file.steps.value.len());
         let mut seen = HashSet::new();
         for decl in &file.steps.value {
@@ -180,7 +160,7 @@ impl Checker<'_> {
             outputs.insert(key.value.clone(), tv.0);
         }
 
-        Some(Plan {
+        Plan {
             source: SourceFile::new("", ""),
             hash: String::new(),
             name: file.name.value.clone(),
@@ -188,13 +168,17 @@ impl Checker<'_> {
             inputs: inputs.into_iter().map(|(k, v)| (k, v.0)).collect(),
             steps,
             outputs,
-        })
+        }
     }
 
     /// Resolves inputs: `--var` over `default`; reports missing and undeclared ones.
-    fn inputs(&mut self, file: &PlanFile, vars: &[(String, String)]) -> IndexMap<String, (Value, Location)> {
+    fn inputs(
+        &mut self,
+        file: &PlanFile,
+        vars: &[(String, String)],
+    ) -> IndexMap<String, (Value, Location)> {
         let mut resolved = IndexMap::new();
-        let declared: Vec<&str> = file.inputs.keys().map(|k| k.value.as_str()).collect();
+        let declared: Vec<&str> = file.inputs.iter().map(|(k, _)| k.value.as_str()).collect();
         for (name, _) in vars {
             if !declared.contains(&name.as_str()) {
                 let hint = suggestion(name, declared.iter().copied());
@@ -213,6 +197,14 @@ impl Checker<'_> {
         for (key, decl) in &file.inputs {
             let name = &key.value;
             let at = location_of(key);
+            if !is_identifier(name) {
+                self.error("input-name", format!("input name `{name}` is not a valid identifier"), at)
+                    .with_path_mut(format!("inputs.{name}"))
+                    .help = Some(
+                    "use letters, digits and `_`, starting with a letter or `_` (templates refer to it as `inputs.<name>`)"
+                        .to_owned(),
+                );
+            }
             let ty = decl.ty.as_ref().map(|t| t.value);
             let given = vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
             let value = match (given, &decl.default) {
@@ -249,7 +241,9 @@ impl Checker<'_> {
                         format!("input `{name}` has no default and was not given"),
                         at,
                     )
-                    .help = Some(format!("pass `--var {name}=VALUE` or give the input a `default`"));
+                    .help = Some(format!(
+                        "pass `--var {name}=VALUE` or give the input a `default`"
+                    ));
                     None
                 }
             };
@@ -260,21 +254,38 @@ impl Checker<'_> {
         resolved
     }
 
-    fn defaults(&mut self, decl: Option<&DefaultsDecl>) -> (RetryPolicy, Duration, Option<Duration>) {
-        let retry = self.retry(decl.and_then(|d| d.retry.as_ref()), RetryPolicy::default(), None);
+    fn defaults(
+        &mut self,
+        decl: Option<&DefaultsDecl>,
+    ) -> (RetryPolicy, Duration, Option<Duration>) {
+        let retry = self.retry(
+            decl.and_then(|d| d.retry.as_ref()),
+            RetryPolicy::default(),
+            None,
+        );
         let timeout = decl
             .and_then(|d| d.timeout.as_ref())
             .and_then(|t| self.duration(t, "defaults.timeout", None))
             .unwrap_or(DEFAULT_TIMEOUT);
-        let deadline =
-            decl.and_then(|d| d.deadline.as_ref()).and_then(|t| self.duration(t, "defaults.deadline", None));
+        let deadline = decl
+            .and_then(|d| d.deadline.as_ref())
+            .and_then(|t| self.duration(t, "defaults.deadline", None));
         (retry, timeout, deadline)
     }
 
-    fn duration(&mut self, text: &Spanned<String>, field: &str, step: Option<&str>) -> Option<Duration> {
+    fn duration(
+        &mut self,
+        text: &Spanned<String>,
+        field: &str,
+        step: Option<&str>,
+    ) -> Option<Duration> {
         match parse_duration(&text.value) {
             Ok(d) if d.is_zero() => {
-                let d = self.error("duration", format!("`{field}` must be longer than zero"), location_of(text));
+                let d = self.error(
+                    "duration",
+                    format!("`{field}` must be longer than zero"),
+                    location_of(text),
+                );
                 if let Some(step) = step {
                     d.step = Some(step.to_owned());
                 }
@@ -291,7 +302,12 @@ impl Checker<'_> {
         }
     }
 
-    fn retry(&mut self, decl: Option<&RetryDecl>, base: RetryPolicy, step: Option<&str>) -> RetryPolicy {
+    fn retry(
+        &mut self,
+        decl: Option<&RetryDecl>,
+        base: RetryPolicy,
+        step: Option<&str>,
+    ) -> RetryPolicy {
         let Some(decl) = decl else { return base };
         let prefix = match step {
             Some(_) => "retry",
@@ -302,7 +318,9 @@ impl Checker<'_> {
             if n.value == 0 {
                 let d = self.error(
                     "retry-range",
-                    format!("`{prefix}.max_attempts` must be at least 1 (it counts the first attempt)"),
+                    format!(
+                        "`{prefix}.max_attempts` must be at least 1 (it counts the first attempt)"
+                    ),
                     location_of(n),
                 );
                 d.step = step.map(str::to_owned);
@@ -324,7 +342,10 @@ impl Checker<'_> {
             if !(1.0..=100.0).contains(&m.value) {
                 let d = self.error(
                     "retry-range",
-                    format!("`{prefix}.multiplier` must be between 1.0 and 100.0, not {}", m.value),
+                    format!(
+                        "`{prefix}.multiplier` must be between 1.0 and 100.0, not {}",
+                        m.value
+                    ),
                     location_of(m),
                 );
                 d.step = step.map(str::to_owned);
@@ -379,12 +400,20 @@ impl Checker<'_> {
             }
             None => {
                 if let Some(schema) = &schema {
-                    let required: Vec<&str> =
-                        schema.inputs.iter().filter(|f| f.required && !f.path.contains('.') && !f.path.contains('[')).map(|f| f.path).collect();
+                    let required: Vec<&str> = schema
+                        .inputs
+                        .iter()
+                        .filter(|f| f.required && !f.path.contains('.') && !f.path.contains('['))
+                        .map(|f| f.path)
+                        .collect();
                     if !required.is_empty() {
                         self.error(
                             "missing-field",
-                            format!("step `{id}` ({}) has no `with`; it needs {}", schema.name, join_code(&required)),
+                            format!(
+                                "step `{id}` ({}) has no `with`; it needs {}",
+                                schema.name,
+                                join_code(&required)
+                            ),
                             location_of(&decl.id),
                         )
                         .with_step(&id);
@@ -409,14 +438,21 @@ impl Checker<'_> {
         for dep in &decl.depends_on {
             let at = location_of(dep);
             if dep.value == id {
-                self.error("self-dependency", format!("step `{id}` depends on itself"), at)
-                    .with_step(&id)
-                    .help = Some("remove it from `depends_on`".to_owned());
+                self.error(
+                    "self-dependency",
+                    format!("step `{id}` depends on itself"),
+                    at,
+                )
+                .with_step(&id)
+                .help = Some("remove it from `depends_on`".to_owned());
             } else if !index.types.contains_key(&dep.value) {
                 let hint = suggestion(&dep.value, index.ids.iter().map(String::as_str));
                 self.error(
                     "unknown-dependency",
-                    format!("step `{id}` depends on `{}`, but no step has that id{hint}", dep.value),
+                    format!(
+                        "step `{id}` depends on `{}`, but no step has that id{hint}",
+                        dep.value
+                    ),
                     at,
                 )
                 .with_step(&id);
@@ -474,15 +510,18 @@ impl Checker<'_> {
             YamlValue::Number(n) => TemplateValue::Number(n.clone()),
             YamlValue::String(s) => match Template::parse(s) {
                 Ok(t) => {
-                    let at = self.source.inside_quotes(location_of(value));
-                    located.push((t.clone(), at, path.to_owned()));
+                    located.push((t.clone(), location_of(value), path.to_owned()));
                     TemplateValue::String(t)
                 }
                 Err(err) => {
                     let d = self.error(
                         "template-syntax",
                         format!("{} in `{path}`", err.message),
-                        location_of(value),
+                        self.source.locate_in_scalar(
+                            location_of(value),
+                            s,
+                            err.offset.unwrap_or(0),
+                        ),
                     );
                     d.step = step.map(str::to_owned);
                     d.path = Some(path.to_owned());
@@ -500,7 +539,10 @@ impl Checker<'_> {
                 entries
                     .iter()
                     .map(|(k, v)| {
-                        (k.value.clone(), self.convert(v, step, &format!("{path}.{}", k.value), located))
+                        (
+                            k.value.clone(),
+                            self.convert(v, step, &format!("{path}.{}", k.value), located),
+                        )
                     })
                     .collect(),
             ),
@@ -518,26 +560,35 @@ impl Checker<'_> {
         let owner = step.map_or_else(|| "plan outputs".to_owned(), |s| format!("step `{s}`"));
         for (template, at, path) in templates {
             for located in template.references() {
-                let here = at.shifted(template.source()[..located.offset].chars().count());
-                let report = |this: &mut Self, code: &'static str, message: String, help: Option<String>| {
-                    let d = this.error(code, message, here);
-                    d.step = step.map(str::to_owned);
-                    d.path = Some(path.clone());
-                    d.help = help;
-                };
+                let here = self
+                    .source
+                    .locate_in_scalar(*at, template.source(), located.offset);
+                let report =
+                    |this: &mut Self, code: &'static str, message: String, help: Option<String>| {
+                        let d = this.error(code, message, here);
+                        d.step = step.map(str::to_owned);
+                        d.path = Some(path.clone());
+                        d.help = help;
+                    };
                 match located.reference {
                     Reference::Input { name } => {
-                        if !inputs.contains_key(&name) && !self.input_declared_but_unresolved(&name) {
+                        if !inputs.contains_key(&name) && !self.input_declared_but_unresolved(&name)
+                        {
                             let hint = suggestion(&name, inputs.keys().map(String::as_str));
                             report(
                                 self,
                                 "unknown-input",
-                                format!("{owner} refers to `inputs.{name}`; no input `{name}` is declared{hint}"),
+                                format!(
+                                    "{owner} refers to `inputs.{name}`; no input `{name}` is declared{hint}"
+                                ),
                                 None,
                             );
                         }
                     }
-                    Reference::StepOutput { step: target, output } => {
+                    Reference::StepOutput {
+                        step: target,
+                        output,
+                    } => {
                         let reference = match &output {
                             Some(o) => format!("steps.{target}.outputs.{o}"),
                             None => format!("steps.{target}.outputs"),
@@ -553,11 +604,14 @@ impl Checker<'_> {
                         }
                         match index.types.get(&target) {
                             None => {
-                                let hint = suggestion(&target, index.ids.iter().map(String::as_str));
+                                let hint =
+                                    suggestion(&target, index.ids.iter().map(String::as_str));
                                 report(
                                     self,
                                     "unknown-step",
-                                    format!("{owner} refers to `{reference}`; no step `{target}`{hint}"),
+                                    format!(
+                                        "{owner} refers to `{reference}`; no step `{target}`{hint}"
+                                    ),
                                     None,
                                 );
                             }
@@ -573,14 +627,21 @@ impl Checker<'_> {
                                             "{owner} refers to `{reference}`; step `{target}` ({}) has no output `{output}`{hint}",
                                             schema.name
                                         ),
-                                        Some(format!("{} outputs: {}", schema.name, schema.outputs.join(", "))),
+                                        Some(format!(
+                                            "{} outputs: {}",
+                                            schema.name,
+                                            schema.outputs.join(", ")
+                                        )),
                                     );
                                 }
                             }
                             Some(None) => {} // unknown type already reported
                         }
                     }
-                    Reference::StepWithoutOutputs { step: target, attribute } => {
+                    Reference::StepWithoutOutputs {
+                        step: target,
+                        attribute,
+                    } => {
                         let written = match &attribute {
                             Some(a) => format!("steps.{target}.{a}"),
                             None => format!("steps.{target}"),
@@ -592,7 +653,9 @@ impl Checker<'_> {
                         report(
                             self,
                             "missing-outputs",
-                            format!("{owner} refers to `{written}`; step values live under `outputs`"),
+                            format!(
+                                "{owner} refers to `{written}`; step values live under `outputs`"
+                            ),
                             Some(format!("write `{fix}`")),
                         );
                     }
@@ -603,7 +666,10 @@ impl Checker<'_> {
                             self,
                             "unknown-name",
                             format!("{owner} refers to `{name}`, which is not defined{hint}"),
-                            Some("templates can use `inputs.<name>` and `steps.<id>.outputs.<name>`".to_owned()),
+                            Some(
+                                "templates can use `inputs.<name>` and `steps.<id>.outputs.<name>`"
+                                    .to_owned(),
+                            ),
                         );
                     }
                 }
@@ -624,7 +690,10 @@ impl Checker<'_> {
         let YamlValue::Map(_) = &with.value else {
             self.error(
                 "field-type",
-                format!("`with` of step `{step}` must be a mapping, not {}", with.value.kind()),
+                format!(
+                    "`with` of step `{step}` must be a mapping, not {}",
+                    with.value.describe()
+                ),
                 location_of(with),
             )
             .with_step(step);
@@ -633,11 +702,20 @@ impl Checker<'_> {
         self.check_node(with, "", schema, step);
     }
 
-    fn check_node(&mut self, node: &Spanned<YamlValue>, spec_path: &str, schema: &StepSchema, step: &str) {
+    fn check_node(
+        &mut self,
+        node: &Spanned<YamlValue>,
+        spec_path: &str,
+        schema: &StepSchema,
+        step: &str,
+    ) {
         match &node.value {
             YamlValue::Map(entries) => {
-                let children: Vec<&FieldSpec> =
-                    schema.inputs.iter().filter(|f| parent_of(f.path) == spec_path).collect();
+                let children: Vec<&FieldSpec> = schema
+                    .inputs
+                    .iter()
+                    .filter(|f| parent_of(f.path) == spec_path)
+                    .collect();
                 for (key, value) in entries {
                     let child_path = join_path(spec_path, &key.value);
                     match children.iter().find(|f| f.path == child_path) {
@@ -650,7 +728,10 @@ impl Checker<'_> {
                             let shown = display_path(&child_path);
                             self.error(
                                 "unknown-field",
-                                format!("step `{step}` ({}) has unknown field `{shown}`{hint}", schema.name),
+                                format!(
+                                    "step `{step}` ({}) has unknown field `{shown}`{hint}",
+                                    schema.name
+                                ),
                                 location_of(key),
                             )
                             .with_step(step)
@@ -660,11 +741,17 @@ impl Checker<'_> {
                     }
                 }
                 for spec in children.iter().filter(|f| f.required) {
-                    if !entries.iter().any(|(k, _)| join_path(spec_path, &k.value) == spec.path) {
+                    if !entries
+                        .iter()
+                        .any(|(k, _)| join_path(spec_path, &k.value) == spec.path)
+                    {
                         let shown = display_path(spec.path);
                         self.error(
                             "missing-field",
-                            format!("step `{step}` ({}) is missing required field `{shown}`", schema.name),
+                            format!(
+                                "step `{step}` ({}) is missing required field `{shown}`",
+                                schema.name
+                            ),
                             location_of(node),
                         )
                         .with_step(step)
@@ -689,7 +776,13 @@ impl Checker<'_> {
         }
     }
 
-    fn check_value(&mut self, value: &Spanned<YamlValue>, spec: &FieldSpec, schema: &StepSchema, step: &str) {
+    fn check_value(
+        &mut self,
+        value: &Spanned<YamlValue>,
+        spec: &FieldSpec,
+        schema: &StepSchema,
+        step: &str,
+    ) {
         let shown = display_path(spec.path);
         // Templates are checked when rendered; only literal values are checked here.
         if let YamlValue::String(s) = &value.value
@@ -714,7 +807,7 @@ impl Checker<'_> {
                     "step `{step}` ({}): `{shown}` must be {}, not {}",
                     schema.name,
                     spec.kind.describe(),
-                    value.value.kind()
+                    value.value.describe()
                 ),
                 at,
             )
@@ -728,7 +821,11 @@ impl Checker<'_> {
                     let hint = suggestion(s, spec.one_of.iter().copied());
                     self.error(
                         "field-value",
-                        format!("step `{step}` ({}): `{shown}` is `{s}`, not one of {}{hint}", schema.name, join_code(spec.one_of)),
+                        format!(
+                            "step `{step}` ({}): `{shown}` is `{s}`, not one of {}{hint}",
+                            schema.name,
+                            join_code(spec.one_of)
+                        ),
                         at,
                     )
                     .with_step(step)
@@ -769,19 +866,29 @@ impl Checker<'_> {
                     .with_path_mut(format!("with.{shown}"));
                 }
             }
-            YamlValue::Map(_) | YamlValue::List(_) => self.check_node(value, spec.path, schema, step),
+            YamlValue::Map(_) | YamlValue::List(_) => {
+                self.check_node(value, spec.path, schema, step)
+            }
             _ => {}
         }
     }
 
     /// Reports every dependency cycle, naming the whole path.
     fn cycles(&mut self, steps: &[Step]) {
-        let position: HashMap<&str, usize> =
-            steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let position: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
         let edges: Vec<(usize, usize)> = steps
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| s.needs.iter().filter_map(|n| position.get(n.as_str()).map(|&d| (d, i))).collect::<Vec<_>>())
+            .flat_map(|(i, s)| {
+                s.needs
+                    .iter()
+                    .filter_map(|n| position.get(n.as_str()).map(|&d| (d, i)))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         for cycle in crate::graph::find_cycles(steps.len(), &edges) {
             let mut names: Vec<&str> = cycle.iter().map(|&i| steps[i].id.as_str()).collect();
@@ -834,7 +941,11 @@ fn leaf(path: &str) -> &str {
 }
 
 fn join_path(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 fn display_path(path: &str) -> String {
@@ -842,7 +953,11 @@ fn display_path(path: &str) -> String {
 }
 
 fn join_code(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_identifier(id: &str) -> bool {
@@ -854,7 +969,9 @@ fn is_identifier(id: &str) -> bool {
 /// CBR's naming rule for vaults and restore points.
 pub(crate) fn is_cbr_name(s: &str, max: usize) -> bool {
     let len = s.chars().count();
-    (1..=max).contains(&len) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    (1..=max).contains(&len)
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn type_matches(value: &Value, ty: InputType) -> bool {
@@ -884,7 +1001,9 @@ fn parse_var(text: &str, ty: Option<InputType>) -> Result<Value, String> {
             .and_then(serde_json::Number::from_f64)
             .map(|n| {
                 // Keep integers integral on the wire.
-                text.trim().parse::<i64>().map_or(Value::Number(n), Value::from)
+                text.trim()
+                    .parse::<i64>()
+                    .map_or(Value::Number(n), Value::from)
             })
             .ok_or_else(|| "expected a number".to_owned()),
         Some(InputType::Boolean) => match text.trim() {

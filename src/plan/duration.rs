@@ -12,15 +12,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration; write e.g. `30s`, `5m` or `500ms`"));
+            return Err(format!(
+                "`{text}` is not a duration; write e.g. `30s`, `5m` or `500ms`"
+            ));
         }
-        let number: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration; write e.g. `30s`, `5m` or `500ms`"))?;
+        let number: f64 = rest[..digits].parse().map_err(|_| {
+            format!("`{text}` is not a duration; write e.g. `30s`, `5m` or `500ms`")
+        })?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let seconds = match unit {
@@ -35,7 +41,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
             other => {
-                return Err(format!("`{text}` has an unknown unit `{other}` (units: ms, s, m, h, d)"));
+                return Err(format!(
+                    "`{text}` has an unknown unit `{other}` (units: ms, s, m, h, d)"
+                ));
             }
         };
         total += Duration::try_from_secs_f64(seconds)
@@ -74,7 +82,11 @@ mod tests {
     #[test]
     fn rejects_garbage_with_hint() {
         assert!(parse_duration("5").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("5 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
     }

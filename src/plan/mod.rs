@@ -8,12 +8,16 @@
 
 mod catalog;
 mod check;
+mod decode;
 pub mod duration;
 pub mod model;
+mod parse;
 mod retry;
+mod schema;
 mod source;
 pub mod yaml;
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,8 +26,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use catalog::{FieldKind, FieldSpec, StepCatalog, StepSchema};
+pub use parse::{MAX_ALIASES, MAX_DEPTH, MAX_NODES};
 pub use retry::{Jitter, RetryPolicy};
-pub use source::{Diagnostic, Diagnostics, Location, Severity, SourceFile, did_you_mean, suggestion};
+pub use schema::json_schema;
+pub use source::{
+    Diagnostic, Diagnostics, Location, Severity, SourceFile, did_you_mean, suggestion,
+};
 
 use crate::template::TemplateValue;
 
@@ -58,7 +66,12 @@ impl Plan {
 
     /// Resolved inputs as one JSON object.
     pub fn inputs_json(&self) -> Value {
-        Value::Object(self.inputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Value::Object(
+            self.inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -113,29 +126,68 @@ pub fn load(
     vars: &[(String, String)],
     catalog: &dyn StepCatalog,
 ) -> Result<Plan, PlanError> {
-    let io = |error| PlanError::Io { path: path.to_owned(), error };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_PLAN_BYTES {
-        let source = SourceFile::new(path, String::new());
+    let io = |error| PlanError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let too_large = |size: u64| {
         let mut diagnostics = Diagnostics::default();
-        diagnostics.push(Diagnostic::error(
-            "plan-too-large",
-            format!(
-                "plan is {} bytes; plans are limited to {} bytes",
-                meta.len(),
-                MAX_PLAN_BYTES
-            ),
-        ));
-        return Err(PlanError::Invalid { file: source, diagnostics });
+        diagnostics.push(
+            Diagnostic::error(
+                "plan-too-large",
+                format!("the plan file is {size} bytes; plans may be at most {MAX_PLAN_BYTES} bytes"),
+            )
+            .with_help("a plan this large is not hand-written; split it or check that this is the right file"),
+        );
+        PlanError::Invalid {
+            file: SourceFile::new(path, String::new()),
+            diagnostics,
+        }
+    };
+    // Refuse a huge file from its metadata, before reading any of it; then read at most one
+    // byte past the limit in case the file grows or is not a regular file.
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.len() > MAX_PLAN_BYTES {
+        return Err(too_large(meta.len()));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_PLAN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PLAN_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
-            let source = SourceFile::new(path, String::from_utf8_lossy(err.as_bytes()).into_owned());
+            let valid = err.utf8_error().valid_up_to();
+            let before = &err.as_bytes()[..valid];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = String::from_utf8_lossy(
+                &before[before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1)..],
+            )
+            .chars()
+            .count()
+                + 1;
+            let source =
+                SourceFile::new(path, String::from_utf8_lossy(err.as_bytes()).into_owned());
             let mut diagnostics = Diagnostics::default();
-            diagnostics.push(Diagnostic::error("not-utf8", "plan is not valid UTF-8 text"));
-            return Err(PlanError::Invalid { file: source, diagnostics });
+            diagnostics.push(
+                Diagnostic::error("not-utf8", "the plan is not valid UTF-8 text")
+                    .at(Location::new(
+                        u32::try_from(line).unwrap_or(u32::MAX),
+                        u32::try_from(column).unwrap_or(u32::MAX),
+                    ))
+                    .with_help("save the plan as UTF-8"),
+            );
+            return Err(PlanError::Invalid {
+                file: source,
+                diagnostics,
+            });
         }
     };
     let source = SourceFile::new(path, text);

@@ -95,7 +95,13 @@ mod tests {
     #[test]
     fn retry_after_is_a_floor() {
         let p = policy(Jitter::Full);
-        assert_eq!(p.delay(1, 0.1, Some(Duration::from_secs(2))), Duration::from_secs(2));
-        assert_eq!(p.delay(5, 1.0, Some(Duration::from_secs(2))), Duration::from_secs(10));
+        assert_eq!(
+            p.delay(1, 0.1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.delay(5, 1.0, Some(Duration::from_secs(2))),
+            Duration::from_secs(10)
+        );
     }
 }

@@ -37,7 +37,9 @@ impl Location {
     pub fn shifted(self, chars: usize) -> Self {
         Self {
             line: self.line,
-            column: self.column.saturating_add(u32::try_from(chars).unwrap_or(u32::MAX)),
+            column: self
+                .column
+                .saturating_add(u32::try_from(chars).unwrap_or(u32::MAX)),
         }
     }
 }
@@ -54,7 +56,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// Wraps a path and its text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        Self { path: path.into(), text: text.into() }
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
     }
 
     /// The text of a 1-based line, without its line break.
@@ -68,10 +73,36 @@ impl SourceFile {
         &self.path
     }
 
+    /// The location of byte `offset` of the string `value` whose scalar starts at `start`
+    /// (on its opening quote, if quoted). Falls back to the string's first character when the
+    /// file does not spell the string on one line as it is (escapes, block scalars).
+    pub fn locate_in_scalar(&self, start: Location, value: &str, offset: usize) -> Location {
+        let first = self.inside_quotes(start);
+        let Some(prefix) = value.get(..offset) else {
+            return first;
+        };
+        let Some(line) = self.line(first.line) else {
+            return first;
+        };
+        let column = usize::try_from(first.column).unwrap_or(1).saturating_sub(1);
+        let spelled: String = line
+            .chars()
+            .skip(column)
+            .take(prefix.chars().count())
+            .collect();
+        if spelled == prefix {
+            first.shifted(prefix.chars().count())
+        } else {
+            first
+        }
+    }
+
     /// If the scalar at `loc` starts with a quote, the location of its first character
     /// inside the quotes; else `loc` itself.
     pub fn inside_quotes(&self, loc: Location) -> Location {
-        let Some(line) = self.line(loc.line) else { return loc };
+        let Some(line) = self.line(loc.line) else {
+            return loc;
+        };
         let column = usize::try_from(loc.column).unwrap_or(0);
         match line.chars().nth(column.saturating_sub(1)) {
             Some('"' | '\'') => loc.shifted(1),
@@ -127,7 +158,10 @@ impl Diagnostic {
 
     /// A warning with a code and message.
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(code, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message)
+        }
     }
 
     /// Sets the location.
@@ -176,15 +210,17 @@ impl Diagnostic {
                     loc.column
                 );
                 if let Some(text) = source.line(loc.line) {
+                    let column = usize::try_from(loc.column).unwrap_or(1).saturating_sub(1);
+                    let (shown, caret_at) = snippet_window(text, column);
                     let number = loc.line.to_string();
                     let pad = " ".repeat(number.len());
-                    let caret_pad: String = text
+                    let caret_pad: String = shown
                         .chars()
-                        .take(usize::try_from(loc.column).unwrap_or(1).saturating_sub(1))
+                        .take(caret_at)
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
                     let _ = writeln!(out, "{pad} |");
-                    let _ = writeln!(out, "{number} | {text}");
+                    let _ = writeln!(out, "{number} | {shown}");
                     let _ = writeln!(out, "{pad} | {caret_pad}^");
                 }
             }
@@ -197,6 +233,34 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Most characters of a source line a snippet shows.
+const SNIPPET_WIDTH: usize = 100;
+
+/// The part of `line` a snippet shows (at most [`SNIPPET_WIDTH`] characters around the
+/// 0-based character `column`, elided with `…`), and the caret's position in it.
+fn snippet_window(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SNIPPET_WIDTH {
+        return (line.to_owned(), column);
+    }
+    let column = column.min(chars.len());
+    let start = column
+        .saturating_sub(SNIPPET_WIDTH / 2)
+        .min(chars.len() - SNIPPET_WIDTH);
+    let end = start + SNIPPET_WIDTH;
+    let mut shown = String::new();
+    let mut caret = column - start;
+    if start > 0 {
+        shown.push('…');
+        caret += 1;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret)
 }
 
 /// Every problem found in a plan, in file order.
@@ -217,12 +281,18 @@ impl Diagnostics {
 
     /// Number of errors.
     pub fn error_count(&self) -> usize {
-        self.0.iter().filter(|d| d.severity == Severity::Error).count()
+        self.0
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// Sorts by location (unknown locations last), keeping the order of equal ones.
     pub fn sort(&mut self) {
-        self.0.sort_by_key(|d| d.location.map_or((u32::MAX, u32::MAX), |l| (l.line, l.column)));
+        self.0.sort_by_key(|d| {
+            d.location
+                .map_or((u32::MAX, u32::MAX), |l| (l.line, l.column))
+        });
     }
 
     /// Renders all diagnostics followed by a summary line.
@@ -272,7 +342,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// The closest of `candidates` to `name`, if close enough to suggest.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -297,6 +370,52 @@ mod tests {
         let text = d.render(&src);
         assert!(text.contains("--> p.yaml:2:6"), "{text}");
         assert!(text.contains("2 |   b: \"{{ x }}\"\n  |      ^"), "{text}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!("x: {}", "[".repeat(1000));
+        let src = SourceFile::new("p.yaml", format!("{line}\n"));
+        let text = Diagnostic::error("x", "deep")
+            .at(Location::new(1, 500))
+            .render(&src);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[3].chars().count(),
+            "1 | ".len() + SNIPPET_WIDTH + 2,
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("1 | …[[") && lines[3].ends_with("[[…"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[4].find('^'),
+            Some("  | ".len() + 1 + SNIPPET_WIDTH / 2),
+            "{text}"
+        );
+        // A short line is shown whole.
+        let (shown, caret) = snippet_window("abc", 2);
+        assert_eq!((shown.as_str(), caret), ("abc", 2));
+    }
+
+    #[test]
+    fn locates_offsets_inside_one_line_scalars_only() {
+        let src = SourceFile::new("p.yaml", "a: \"x {{ y }}\"\nb: |\n  x {{ y }}\n");
+        assert_eq!(
+            src.locate_in_scalar(Location::new(1, 4), "x {{ y }}", 2),
+            Location::new(1, 7)
+        );
+        // A block scalar starts on the `|`; the text is not spelled there.
+        assert_eq!(
+            src.locate_in_scalar(Location::new(2, 4), "x {{ y }}\n", 2),
+            Location::new(2, 4)
+        );
+        // An offset past the end or inside a character falls back to the start.
+        assert_eq!(
+            src.locate_in_scalar(Location::new(1, 4), "x {{ y }}", 99),
+            Location::new(1, 5)
+        );
     }
 
     #[test]

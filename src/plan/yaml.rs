@@ -1,6 +1,8 @@
-//! A YAML value that remembers where each scalar and key came from, for the free-form parts of
-//! a plan (`with`, input defaults, outputs).
+//! A YAML value that remembers where each node and key came from. The whole plan file is first
+//! parsed into one of these trees ([`super::parse`]); the free-form parts of a plan (`with`,
+//! input defaults, outputs) stay in this form.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -38,6 +40,22 @@ impl YamlValue {
         }
     }
 
+    /// The node's kind with its value when that is short, for messages: "the number `5`",
+    /// "the string `soon`", "a list".
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Null => "null".to_owned(),
+            Self::Bool(b) => format!("the boolean `{b}`"),
+            Self::Number(n) => format!("the number `{n}`"),
+            Self::String(s) if s.chars().count() <= 40 && !s.contains('\n') => {
+                format!("the string `{s}`")
+            }
+            Self::String(_) => "a string".to_owned(),
+            Self::List(_) => "a list".to_owned(),
+            Self::Map(_) => "a mapping".to_owned(),
+        }
+    }
+
     /// Looks up a key of a mapping.
     pub fn get(&self, key: &str) -> Option<&Spanned<YamlValue>> {
         match self {
@@ -55,7 +73,10 @@ impl YamlValue {
             Self::String(s) => serde_json::Value::String(s.clone()),
             Self::List(items) => items.iter().map(|i| i.value.to_json()).collect(),
             Self::Map(entries) => serde_json::Value::Object(
-                entries.iter().map(|(k, v)| (k.value.clone(), v.value.to_json())).collect(),
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.to_json()))
+                    .collect(),
             ),
         }
     }
@@ -64,6 +85,22 @@ impl YamlValue {
 /// The location where a spanned node is defined.
 pub fn location_of<T>(spanned: &Spanned<T>) -> Location {
     Location::from_saphyr(&spanned.referenced)
+}
+
+/// Any YAML value is allowed where the model keeps a `YamlValue`; the step-type specific rules
+/// for `with` are added by [`super::schema`].
+impl schemars::JsonSchema for YamlValue {
+    fn schema_name() -> Cow<'static, str> {
+        "AnyValue".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::Schema::from(true)
+    }
 }
 
 impl<'de> Deserialize<'de> for YamlValue {

@@ -25,9 +25,25 @@ pub use value::{RenderError, TemplateValue};
 pub struct TemplateError {
     /// Lower-case description of the problem.
     pub message: String,
+    /// Byte offset in the template's source where the problem is, when known.
+    pub offset: Option<usize>,
 }
 
 impl TemplateError {
+    fn new(message: String) -> Self {
+        Self {
+            message,
+            offset: None,
+        }
+    }
+
+    /// A syntax error of `text`, which starts at byte `base` of the template's source.
+    fn syntax(err: &minijinja::Error, base: usize) -> Self {
+        let mut e = Self::from_jinja(err);
+        e.offset = err.range().map(|r| base + r.start);
+        e
+    }
+
     fn from_jinja(err: &minijinja::Error) -> Self {
         let mut message = match err.detail() {
             Some(detail) => format!("{}: {detail}", kind_text(err.kind())),
@@ -36,7 +52,10 @@ impl TemplateError {
         if let Some(line) = err.line().filter(|l| *l > 1) {
             message.push_str(&format!(" (template line {line})"));
         }
-        Self { message }
+        Self {
+            message,
+            offset: None,
+        }
     }
 }
 
@@ -125,18 +144,27 @@ impl Template {
         let kind = if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
             Kind::Literal
         } else if let Some(expr) = single_expression(source) {
-            ENV.compile_expression(expr).map_err(|e| TemplateError::from_jinja(&e))?;
+            let base = expr.as_ptr() as usize - source.as_ptr() as usize;
+            ENV.compile_expression(expr)
+                .map_err(|e| TemplateError::syntax(&e, base))?;
             Kind::Expression(expr.to_owned())
         } else {
-            ENV.template_from_str(source).map_err(|e| TemplateError::from_jinja(&e))?;
+            ENV.template_from_str(source)
+                .map_err(|e| TemplateError::syntax(&e, 0))?;
             Kind::Text
         };
-        Ok(Self { source: source.to_owned(), kind })
+        Ok(Self {
+            source: source.to_owned(),
+            kind,
+        })
     }
 
     /// A literal string (no template parsing).
     pub fn literal(source: &str) -> Self {
-        Self { source: source.to_owned(), kind: Kind::Literal }
+        Self {
+            source: source.to_owned(),
+            kind: Kind::Literal,
+        }
     }
 
     /// The original string.
@@ -184,17 +212,21 @@ impl Template {
         match &self.kind {
             Kind::Literal => Ok(Value::String(self.source.clone())),
             Kind::Expression(expr) => {
-                let compiled =
-                    ENV.compile_expression(expr).map_err(|e| TemplateError::from_jinja(&e))?;
-                let value = compiled.eval(scope.context()).map_err(|e| TemplateError::from_jinja(&e))?;
+                let compiled = ENV
+                    .compile_expression(expr)
+                    .map_err(|e| TemplateError::from_jinja(&e))?;
+                let value = compiled
+                    .eval(scope.context())
+                    .map_err(|e| TemplateError::from_jinja(&e))?;
                 if value.is_undefined() {
-                    return Err(TemplateError { message: format!("`{expr}` is undefined") });
+                    return Err(TemplateError::new(format!("`{expr}` is undefined")));
                 }
                 to_json(&value)
             }
             Kind::Text => {
-                let template =
-                    ENV.template_from_str(&self.source).map_err(|e| TemplateError::from_jinja(&e))?;
+                let template = ENV
+                    .template_from_str(&self.source)
+                    .map_err(|e| TemplateError::from_jinja(&e))?;
                 template
                     .render(scope.context())
                     .map(Value::String)
@@ -220,21 +252,32 @@ fn classify(name: &str) -> Reference {
     let parts: Vec<&str> = name.split('.').collect();
     match parts.as_slice() {
         ["inputs"] => Reference::Inputs,
-        ["inputs", input, ..] => Reference::Input { name: (*input).to_owned() },
+        ["inputs", input, ..] => Reference::Input {
+            name: (*input).to_owned(),
+        },
         ["steps"] => Reference::Steps,
-        ["steps", step, "outputs"] => {
-            Reference::StepOutput { step: (*step).to_owned(), output: None }
-        }
-        ["steps", step, "outputs", output, ..] => {
-            Reference::StepOutput { step: (*step).to_owned(), output: Some((*output).to_owned()) }
-        }
-        ["steps", step] => Reference::StepWithoutOutputs { step: (*step).to_owned(), attribute: None },
+        ["steps", step, "outputs"] => Reference::StepOutput {
+            step: (*step).to_owned(),
+            output: None,
+        },
+        ["steps", step, "outputs", output, ..] => Reference::StepOutput {
+            step: (*step).to_owned(),
+            output: Some((*output).to_owned()),
+        },
+        ["steps", step] => Reference::StepWithoutOutputs {
+            step: (*step).to_owned(),
+            attribute: None,
+        },
         ["steps", step, attribute, ..] => Reference::StepWithoutOutputs {
             step: (*step).to_owned(),
             attribute: Some((*attribute).to_owned()),
         },
-        [first, ..] => Reference::Unknown { name: (*first).to_owned() },
-        [] => Reference::Unknown { name: String::new() },
+        [first, ..] => Reference::Unknown {
+            name: (*first).to_owned(),
+        },
+        [] => Reference::Unknown {
+            name: String::new(),
+        },
     }
 }
 
@@ -243,7 +286,7 @@ fn to_json(value: &JinjaValue) -> Result<Value, TemplateError> {
         return Ok(Value::String(placeholder.to_string()));
     }
     serde_json::to_value(value)
-        .map_err(|e| TemplateError { message: format!("value cannot be converted to JSON: {e}") })
+        .map_err(|e| TemplateError::new(format!("value cannot be converted to JSON: {e}")))
 }
 
 /// The values templates can see.
@@ -262,12 +305,16 @@ enum StepScope {
 impl Scope {
     /// A scope with the plan's resolved inputs.
     pub fn new(inputs: Value) -> Self {
-        Self { inputs, steps: IndexMap::new() }
+        Self {
+            inputs,
+            steps: IndexMap::new(),
+        }
     }
 
     /// Makes `steps.<step>.outputs` available.
     pub fn set_outputs(&mut self, step: &str, outputs: Value) {
-        self.steps.insert(step.to_owned(), StepScope::Outputs(outputs));
+        self.steps
+            .insert(step.to_owned(), StepScope::Outputs(outputs));
     }
 
     /// Makes `steps.<step>.outputs.*` render as placeholders like
@@ -325,7 +372,10 @@ impl Object for Placeholder {
     }
 
     fn get_value(self: &Arc<Self>, key: &JinjaValue) -> Option<JinjaValue> {
-        Some(JinjaValue::from_object(Placeholder(format!("{}.{key}", self.0))))
+        Some(JinjaValue::from_object(Placeholder(format!(
+            "{}.{key}",
+            self.0
+        ))))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -392,6 +442,14 @@ mod tests {
     }
 
     #[test]
+    fn syntax_error_points_into_the_source() {
+        let err = Template::parse("{{ inputs.size + }}").unwrap_err();
+        assert_eq!(err.offset, Some(15), "{err:?}"); // the dangling `+`
+        let err = Template::parse("a {{ inputs.x }} {% if %}").unwrap_err();
+        assert!(err.offset.is_some_and(|o| o >= 17), "{err:?}");
+    }
+
+    #[test]
     fn references_are_classified_with_offsets() {
         let t = Template::parse("{{ steps.vault.outputs.id }}/{{ inputs.server_id }}").unwrap();
         let refs = t.references();
@@ -405,13 +463,21 @@ mod tests {
                     },
                     offset: 3
                 },
-                Located { reference: Reference::Input { name: "server_id".into() }, offset: 32 },
+                Located {
+                    reference: Reference::Input {
+                        name: "server_id".into()
+                    },
+                    offset: 32
+                },
             ]
         );
         let t = Template::parse("{{ steps.vault.id }}").unwrap();
         assert_eq!(
             t.references()[0].reference,
-            Reference::StepWithoutOutputs { step: "vault".into(), attribute: Some("id".into()) }
+            Reference::StepWithoutOutputs {
+                step: "vault".into(),
+                attribute: Some("id".into())
+            }
         );
     }
 
@@ -422,6 +488,9 @@ mod tests {
         let t = Template::parse("{{ steps.vault.outputs.id }}").unwrap();
         assert_eq!(t.render(&scope).unwrap(), json!("<steps.vault.outputs.id>"));
         let t = Template::parse("/vaults/{{ steps.vault.outputs.id }}").unwrap();
-        assert_eq!(t.render(&scope).unwrap(), json!("/vaults/<steps.vault.outputs.id>"));
+        assert_eq!(
+            t.render(&scope).unwrap(),
+            json!("/vaults/<steps.vault.outputs.id>")
+        );
     }
 }

@@ -43,9 +43,10 @@ impl TemplateValue {
             Self::Null => Value::Null,
             Self::Bool(b) => Value::Bool(*b),
             Self::Number(n) => Value::Number(n.clone()),
-            Self::String(t) => t
-                .render(scope)
-                .map_err(|error| RenderError { path: path.clone(), error })?,
+            Self::String(t) => t.render(scope).map_err(|error| RenderError {
+                path: path.clone(),
+                error,
+            })?,
             Self::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -105,9 +106,11 @@ impl TemplateValue {
             Value::Number(n) => Self::Number(n.clone()),
             Value::String(s) => Self::String(Template::literal(s)),
             Value::Array(items) => Self::List(items.iter().map(Self::literal).collect()),
-            Value::Object(map) => {
-                Self::Map(map.iter().map(|(k, v)| (k.clone(), Self::literal(v))).collect())
-            }
+            Value::Object(map) => Self::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Self::literal(v)))
+                    .collect(),
+            ),
         }
     }
 }
@@ -121,10 +124,15 @@ mod tests {
     #[test]
     fn renders_nested_and_reports_path() {
         let mut map = IndexMap::new();
-        map.insert("size".to_owned(), TemplateValue::String(Template::parse("{{ inputs.size }}").unwrap()));
+        map.insert(
+            "size".to_owned(),
+            TemplateValue::String(Template::parse("{{ inputs.size }}").unwrap()),
+        );
         map.insert(
             "resources".to_owned(),
-            TemplateValue::List(vec![TemplateValue::String(Template::parse("{{ inputs.nope }}").unwrap())]),
+            TemplateValue::List(vec![TemplateValue::String(
+                Template::parse("{{ inputs.nope }}").unwrap(),
+            )]),
         );
         let value = TemplateValue::Map(map);
         let scope = Scope::new(json!({"size": 10}));
