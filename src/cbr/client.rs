@@ -54,7 +54,12 @@ pub struct BackupQuery {
 
 impl CbrClient {
     /// A client for `base` (e.g. `https://cbr.eu-de.otc.t-systems.com`) and `project_id`.
-    pub fn new(http: reqwest::Client, base: Url, project_id: impl Into<String>, auth: Auth) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: Url,
+        project_id: impl Into<String>,
+        auth: Auth,
+    ) -> Self {
         Self {
             http,
             base,
@@ -67,7 +72,10 @@ impl CbrClient {
     /// The same client with a different per-request timeout.
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {
-        Self { timeout, ..self.clone() }
+        Self {
+            timeout,
+            ..self.clone()
+        }
     }
 
     /// The endpoint.
@@ -82,15 +90,23 @@ impl CbrClient {
 
     /// `POST /v3/{project_id}/vaults`.
     pub async fn create_vault(&self, body: &VaultCreateReq) -> Result<Vault, CbrError> {
-        let env: VaultEnvelope =
-            self.call(Method::POST, &["vaults"], &[], Some(body), "create_vault").await?;
+        let env: VaultEnvelope = self
+            .call(Method::POST, &["vaults"], &[], Some(body), "create_vault")
+            .await?;
         Ok(env.vault)
     }
 
     /// `GET /v3/{project_id}/vaults/{vault_id}`.
     pub async fn show_vault(&self, vault_id: &str) -> Result<Vault, CbrError> {
-        let env: VaultEnvelope =
-            self.call(Method::GET, &["vaults", vault_id], &[], None::<&()>, "show_vault").await?;
+        let env: VaultEnvelope = self
+            .call(
+                Method::GET,
+                &["vaults", vault_id],
+                &[],
+                None::<&()>,
+                "show_vault",
+            )
+            .await?;
         Ok(env.vault)
     }
 
@@ -98,9 +114,18 @@ impl CbrClient {
     pub async fn list_vaults(&self, query: &VaultQuery) -> Result<VaultList, CbrError> {
         let mut q = Vec::new();
         push(&mut q, "name", query.name.as_deref());
-        push(&mut q, "limit", query.limit.map(|v| v.to_string()).as_deref());
-        push(&mut q, "offset", query.offset.map(|v| v.to_string()).as_deref());
-        self.call(Method::GET, &["vaults"], &q, None::<&()>, "list_vault").await
+        push(
+            &mut q,
+            "limit",
+            query.limit.map(|v| v.to_string()).as_deref(),
+        );
+        push(
+            &mut q,
+            "offset",
+            query.offset.map(|v| v.to_string()).as_deref(),
+        );
+        self.call(Method::GET, &["vaults"], &q, None::<&()>, "list_vault")
+            .await
     }
 
     /// `POST /v3/{project_id}/vaults/{vault_id}/addresources`.
@@ -109,21 +134,40 @@ impl CbrClient {
         vault_id: &str,
         body: &VaultAddResourceReq,
     ) -> Result<AddResourcesResponse, CbrError> {
-        self.call(Method::POST, &["vaults", vault_id, "addresources"], &[], Some(body), "add_vault_resource")
-            .await
+        self.call(
+            Method::POST,
+            &["vaults", vault_id, "addresources"],
+            &[],
+            Some(body),
+            "add_vault_resource",
+        )
+        .await
     }
 
     /// `POST /v3/{project_id}/checkpoints`.
     pub async fn create_checkpoint(&self, body: &VaultBackupReq) -> Result<Checkpoint, CbrError> {
-        let env: CheckpointEnvelope =
-            self.call(Method::POST, &["checkpoints"], &[], Some(body), "create_checkpoint").await?;
+        let env: CheckpointEnvelope = self
+            .call(
+                Method::POST,
+                &["checkpoints"],
+                &[],
+                Some(body),
+                "create_checkpoint",
+            )
+            .await?;
         Ok(env.checkpoint)
     }
 
     /// `GET /v3/{project_id}/checkpoints/{checkpoint_id}`.
     pub async fn show_checkpoint(&self, checkpoint_id: &str) -> Result<Checkpoint, CbrError> {
         let env: CheckpointEnvelope = self
-            .call(Method::GET, &["checkpoints", checkpoint_id], &[], None::<&()>, "show_checkpoint")
+            .call(
+                Method::GET,
+                &["checkpoints", checkpoint_id],
+                &[],
+                None::<&()>,
+                "show_checkpoint",
+            )
             .await?;
         Ok(env.checkpoint)
     }
@@ -134,9 +178,18 @@ impl CbrClient {
         push(&mut q, "vault_id", query.vault_id.as_deref());
         push(&mut q, "checkpoint_id", query.checkpoint_id.as_deref());
         push(&mut q, "name", query.name.as_deref());
-        push(&mut q, "limit", query.limit.map(|v| v.to_string()).as_deref());
-        push(&mut q, "offset", query.offset.map(|v| v.to_string()).as_deref());
-        self.call(Method::GET, &["backups"], &q, None::<&()>, "list_backups").await
+        push(
+            &mut q,
+            "limit",
+            query.limit.map(|v| v.to_string()).as_deref(),
+        );
+        push(
+            &mut q,
+            "offset",
+            query.offset.map(|v| v.to_string()).as_deref(),
+        );
+        self.call(Method::GET, &["backups"], &q, None::<&()>, "list_backups")
+            .await
     }
 
     /// The URL of `/v3/{project_id}/<segments…>` with each segment percent-encoded and the
@@ -152,8 +205,10 @@ impl CbrClient {
         if !query.is_empty() {
             let mut sorted: Vec<&(&str, String)> = query.iter().collect();
             sorted.sort();
-            let encoded: Vec<String> =
-                sorted.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let encoded: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect();
             url.push('?');
             url.push_str(&encoded.join("&"));
         }
@@ -187,11 +242,17 @@ impl CbrClient {
             }
             None => "application/json",
         };
-        request.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         self.auth.apply(&mut request).await?;
         tracing::debug!(operation, method = %request.method(), path = request.url().path(), "cbr request");
 
-        let response = self.http.execute(request).await.map_err(|e| self.transport(&e))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport(&e))?;
         let status = response.status();
         let request_id = response
             .headers()
@@ -205,19 +266,34 @@ impl CbrClient {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|s| Duration::try_from_secs_f64(s).ok());
         let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
-        tracing::debug!(operation, status = status.as_u16(), request_id, "cbr response");
+        tracing::debug!(
+            operation,
+            status = status.as_u16(),
+            request_id,
+            "cbr response"
+        );
         if !status.is_success() {
             let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
             let (code, message) = match parsed {
-                Some(ErrorBody { error_code, error_msg }) => (
+                Some(ErrorBody {
                     error_code,
-                    error_msg.unwrap_or_else(|| status_text(status)),
-                ),
+                    error_msg,
+                }) => (error_code, error_msg.unwrap_or_else(|| status_text(status))),
                 None => (None, status_text(status)),
             };
-            return Err(CbrError::Api { status: status.as_u16(), code, message, request_id, retry_after });
+            return Err(CbrError::Api {
+                status: status.as_u16(),
+                code,
+                message,
+                request_id,
+                retry_after,
+            });
         }
-        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(bytes).map_err(|e| CbrError::Decode {
             status: status.as_u16(),
             operation,
@@ -227,7 +303,9 @@ impl CbrClient {
 
     fn transport(&self, err: &reqwest::Error) -> CbrError {
         if err.is_timeout() {
-            return CbrError::Timeout { after: self.timeout };
+            return CbrError::Timeout {
+                after: self.timeout,
+            };
         }
         // reqwest's messages can include the URL, never credentials (they travel in headers).
         let mut message = err.to_string();
@@ -237,7 +315,10 @@ impl CbrClient {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        CbrError::Transport { message, not_sent: err.is_connect() }
+        CbrError::Transport {
+            message,
+            not_sent: err.is_connect(),
+        }
     }
 }
 
@@ -254,7 +335,11 @@ fn status_text(status: StatusCode) -> String {
 /// Percent-encodes with the RFC 3986 unreserved set kept, as the SDK does.
 fn encode(s: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
@@ -271,7 +356,10 @@ mod tests {
             "p1",
             Auth::None,
         );
-        let url = client.url(&["vaults", "a b/c"], &[("offset", "0".into()), ("name", "my vault".into())]);
+        let url = client.url(
+            &["vaults", "a b/c"],
+            &[("offset", "0".into()), ("name", "my vault".into())],
+        );
         assert_eq!(
             url,
             "https://cbr.eu-de.otc.t-systems.com/v3/p1/vaults/a%20b%2Fc?name=my%20vault&offset=0"

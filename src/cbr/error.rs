@@ -139,15 +139,32 @@ mod tests {
         assert!(api(400, "APIGW.0308").is_retryable());
         assert!(!api(400, "BackupService.6103").is_retryable());
         assert!(!api(404, "BackupService.6105").is_retryable());
-        assert!(CbrError::Timeout { after: Duration::from_secs(1) }.is_retryable());
+        assert!(
+            CbrError::Timeout {
+                after: Duration::from_secs(1)
+            }
+            .is_retryable()
+        );
     }
 
     #[test]
     fn ambiguity_classification() {
         assert!(api(500, "x").may_have_applied());
         assert!(!api(400, "x").may_have_applied());
-        assert!(!CbrError::Transport { message: "refused".into(), not_sent: true }.may_have_applied());
-        assert!(CbrError::Transport { message: "reset".into(), not_sent: false }.may_have_applied());
+        assert!(
+            !CbrError::Transport {
+                message: "refused".into(),
+                not_sent: true
+            }
+            .may_have_applied()
+        );
+        assert!(
+            CbrError::Transport {
+                message: "reset".into(),
+                not_sent: false
+            }
+            .may_have_applied()
+        );
     }
 
     #[test]

@@ -67,12 +67,21 @@ pub fn status(args: &StatusArgs, state_dir: &Path) -> Result<u8> {
     if args.output == OutputFormat::Json {
         let mut report = serde_json::to_value(RunReport::from_records(&run, &steps))?;
         if let Some(obj) = report.as_object_mut() {
-            obj.insert("plan_path".into(), run.plan_path.display().to_string().into());
+            obj.insert(
+                "plan_path".into(),
+                run.plan_path.display().to_string().into(),
+            );
             obj.insert("started_at".into(), run.started_at.to_rfc3339().into());
-            obj.insert("ended_at".into(), run.ended_at.map(|t| t.to_rfc3339()).into());
+            obj.insert(
+                "ended_at".into(),
+                run.ended_at.map(|t| t.to_rfc3339()).into(),
+            );
             obj.insert(
                 "endpoint".into(),
-                run.endpoint.clone().unwrap_or_else(|| "embedded emulator".to_owned()).into(),
+                run.endpoint
+                    .clone()
+                    .unwrap_or_else(|| "embedded emulator".to_owned())
+                    .into(),
             );
         }
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -83,7 +92,10 @@ pub fn status(args: &StatusArgs, state_dir: &Path) -> Result<u8> {
             Some((holder, expires)) if !holder.is_gone() && expires > chrono::Utc::now() => {
                 format!("running ({holder})")
             }
-            _ => format!("interrupted (no process holds it; continue with: cbrflow resume {})", run.id),
+            _ => format!(
+                "interrupted (no process holds it; continue with: cbrflow resume {})",
+                run.id
+            ),
         },
         other => other.as_str().to_owned(),
     };
@@ -94,13 +106,17 @@ pub fn status(args: &StatusArgs, state_dir: &Path) -> Result<u8> {
         run.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
         run.endpoint.as_deref().unwrap_or("embedded emulator")
     );
-    println!("  {:<12} {:<18} {:<10} {:>8} {:>9}  detail", "step", "type", "status", "attempts", "duration");
+    println!(
+        "  {:<12} {:<18} {:<10} {:>8} {:>9}  detail",
+        "step", "type", "status", "attempts", "duration"
+    );
     let registry = crate::steps::Registry::builtin();
     for s in &steps {
         let detail = match (&s.outputs, &s.error) {
-            (Some(o), _) if s.status == crate::state::StepStatus::Succeeded => {
-                registry.get(&s.step_type).and_then(|t| t.summary(o)).unwrap_or_default()
-            }
+            (Some(o), _) if s.status == crate::state::StepStatus::Succeeded => registry
+                .get(&s.step_type)
+                .and_then(|t| t.summary(o))
+                .unwrap_or_default(),
             (_, Some(e)) => error_text(e),
             _ => String::new(),
         };
@@ -114,10 +130,18 @@ pub fn status(args: &StatusArgs, state_dir: &Path) -> Result<u8> {
             detail
         );
     }
-    if let Some(outputs) = run.outputs.as_ref().and_then(|o| o.as_object()).filter(|o| !o.is_empty()) {
+    if let Some(outputs) = run
+        .outputs
+        .as_ref()
+        .and_then(|o| o.as_object())
+        .filter(|o| !o.is_empty())
+    {
         println!("outputs:");
         for (k, v) in outputs {
-            println!("  {k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            println!(
+                "  {k}: {}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+            );
         }
     }
     Ok(EXIT_OK)
@@ -148,7 +172,10 @@ pub fn runs(args: &RunsArgs, state_dir: &Path) -> Result<u8> {
         println!("no runs recorded in {}", state_dir.display());
         return Ok(EXIT_OK);
     }
-    println!("{:<22} {:<20} {:<10} {:<20} {:>9}", "run", "plan", "status", "started (UTC)", "duration");
+    println!(
+        "{:<22} {:<20} {:<10} {:<20} {:>9}",
+        "run", "plan", "status", "started (UTC)", "duration"
+    );
     for r in &runs {
         println!(
             "{:<22} {:<20} {:<10} {:<20} {:>9}",

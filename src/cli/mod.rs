@@ -52,7 +52,13 @@ CBR emulator: a simulated cloud that keeps its data in the state directory.";
 #[command(name = "cbrflow", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Where runs are recorded (state.db) and the embedded emulator keeps its data.
-    #[arg(long, global = true, env = "CBRFLOW_STATE_DIR", default_value = ".cbrflow", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "CBRFLOW_STATE_DIR",
+        default_value = ".cbrflow",
+        value_name = "DIR"
+    )]
     pub state_dir: PathBuf,
 
     /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
@@ -118,7 +124,10 @@ pub struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -150,7 +159,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Runs(args) => inspect::runs(&args, &state_dir),
         Command::Emulator(args) => {
             let code = emulator_cmd::run(args).await?;
-            Ok(if code == ExitCode::SUCCESS { EXIT_OK } else { EXIT_USAGE })
+            Ok(if code == ExitCode::SUCCESS {
+                EXIT_OK
+            } else {
+                EXIT_USAGE
+            })
         }
     }
 }
@@ -173,7 +186,9 @@ fn init_tracing(verbose: u8) {
 /// The exit code for an error, from its type.
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.downcast_ref::<PlanError>().is_some() || cause.downcast_ref::<UsageError>().is_some() {
+        if cause.downcast_ref::<PlanError>().is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
+        {
             return EXIT_USAGE;
         }
         if let Some(e) = cause.downcast_ref::<StateError>() {
@@ -201,7 +216,9 @@ fn render_error(err: &anyhow::Error) -> String {
 /// Parses `--var NAME=VALUE`.
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
         _ => Err(format!("`{text}` is not NAME=VALUE")),
     }
 }

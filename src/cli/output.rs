@@ -35,7 +35,11 @@ impl Printer {
                         let kind = message.split('(').next().unwrap_or(message).to_owned();
                         let now = Instant::now();
                         match last_progress.get(step) {
-                            Some((k, t)) if *k == kind && now.duration_since(*t) < PROGRESS_EVERY => None,
+                            Some((k, t))
+                                if *k == kind && now.duration_since(*t) < PROGRESS_EVERY =>
+                            {
+                                None
+                            }
                             _ => {
                                 last_progress.insert(step.clone(), (kind, now));
                                 event_line(&event)
@@ -62,15 +66,31 @@ impl Printer {
 /// The text line for one event.
 fn event_line(event: &RunEvent) -> Option<String> {
     Some(match event {
-        RunEvent::RunStarted { run_id, plan, steps, resumed } => {
+        RunEvent::RunStarted {
+            run_id,
+            plan,
+            steps,
+            resumed,
+        } => {
             let verb = if *resumed { "resuming" } else { "starting" };
             format!("{verb} run {run_id} of plan `{plan}` ({steps} steps)")
         }
-        RunEvent::StepKept { step, step_type, summary } => {
-            format!("  {step:<12} {step_type:<18} kept (succeeded earlier){}", suffix(summary.as_deref()))
+        RunEvent::StepKept {
+            step,
+            step_type,
+            summary,
+        } => {
+            format!(
+                "  {step:<12} {step_type:<18} kept (succeeded earlier){}",
+                suffix(summary.as_deref())
+            )
         }
         RunEvent::StepInvalidated { step, reason } => format!("  {step:<12} runs again: {reason}"),
-        RunEvent::AttemptStarted { step, step_type, attempt } => {
+        RunEvent::AttemptStarted {
+            step,
+            step_type,
+            attempt,
+        } => {
             if *attempt == 1 {
                 format!("  {step:<12} {step_type:<18} running")
             } else {
@@ -78,17 +98,31 @@ fn event_line(event: &RunEvent) -> Option<String> {
             }
         }
         RunEvent::Progress { step, message } => format!("  {step:<12} {message}"),
-        RunEvent::AttemptFailed { step, attempt, error, retry_in } => format!(
+        RunEvent::AttemptFailed {
+            step,
+            attempt,
+            error,
+            retry_in,
+        } => format!(
             "  {step:<12} attempt {attempt} failed: {}; retrying in {}",
             error_text(error),
             format_duration(*retry_in)
         ),
-        RunEvent::StepSucceeded { step, step_type, elapsed, summary } => format!(
+        RunEvent::StepSucceeded {
+            step,
+            step_type,
+            elapsed,
+            summary,
+        } => format!(
             "  {step:<12} {step_type:<18} succeeded in {}{}",
             format_duration(*elapsed),
             suffix(summary.as_deref())
         ),
-        RunEvent::StepFailed { step, step_type, error } => {
+        RunEvent::StepFailed {
+            step,
+            step_type,
+            error,
+        } => {
             format!("  {step:<12} {step_type:<18} FAILED: {}", error_text(error))
         }
         RunEvent::StepSkipped { step } => format!("  {step:<12} skipped (an earlier step failed)"),
@@ -121,17 +155,20 @@ pub fn print_report(report: &RunReport, format: OutputFormat, registry: &Registr
     let mut out = std::io::stdout().lock();
     match format {
         OutputFormat::Json => {
-            let text = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            let text = serde_json::to_string_pretty(report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             let _ = writeln!(out, "{text}");
         }
         OutputFormat::Text => {
             let _ = writeln!(out, "run {} {}", report.run_id, report.status.as_str());
             for step in &report.steps {
                 let detail = match (&step.outputs, &step.error) {
-                    (Some(outputs), _) if step.status == crate::state::StepStatus::Succeeded => registry
-                        .get(&step.step_type)
-                        .and_then(|t| t.summary(outputs))
-                        .unwrap_or_default(),
+                    (Some(outputs), _) if step.status == crate::state::StepStatus::Succeeded => {
+                        registry
+                            .get(&step.step_type)
+                            .and_then(|t| t.summary(outputs))
+                            .unwrap_or_default()
+                    }
                     (_, Some(error)) => error_text(error),
                     _ => String::new(),
                 };

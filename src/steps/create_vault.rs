@@ -23,8 +23,7 @@ const INPUTS: &[F] = &[
     F::new("description", false, K::String),
     F::new("billing", true, K::Object),
     F::new("billing.cloud_type", false, K::String).one_of(CLOUD_TYPES),
-    F::new("billing.consistent_level", true, K::String)
-        .one_of(CONSISTENT_LEVELS),
+    F::new("billing.consistent_level", true, K::String).one_of(CONSISTENT_LEVELS),
     F::new("billing.object_type", true, K::String).one_of(OBJECT_TYPES),
     F::new("billing.protect_type", true, K::String).one_of(PROTECT_TYPES),
     F::new("billing.size", true, K::Integer).range(1, MAX_VAULT_SIZE),

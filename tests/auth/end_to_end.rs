@@ -30,16 +30,27 @@ async fn a_run_signs_its_requests_with_aksk() {
         .env("HUAWEICLOUD_SDK_SK", SK);
     // Trace logging on: still no key, signature or token in the output or the state dir.
     cli.env("RUST_LOG", "trace");
-    let out = cli.args(["-vv", "run", "plans/backup-ecs.yaml"]).run().await;
+    let out = cli
+        .args(["-vv", "run", "plans/backup-ecs.yaml"])
+        .run()
+        .await;
     out.assert_code(0);
-    assert!(out.stderr.contains("cbr request"), "trace logging was on: {}", out.stderr);
+    assert!(
+        out.stderr.contains("cbr request"),
+        "trace logging was on: {}",
+        out.stderr
+    );
     assert_no_secret(&out, &[SK, "Signature=", "SDK-HMAC-SHA256 Access"]);
     for entry in std::fs::read_dir(cli.state_dir()).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         for secret in [SK, "Signature="] {
-            assert!(!text.contains(secret), "{secret} found in {}", path.display());
+            assert!(
+                !text.contains(secret),
+                "{secret} found in {}",
+                path.display()
+            );
         }
     }
     assert_eq!(emu.vaults().await.len(), 1);

@@ -12,20 +12,31 @@ use crate::util::{Cbrflow, EmulatorProcess};
 fn fast_plan(cli: &Cbrflow) -> String {
     let plan = std::fs::read_to_string(crate::util::repo().join("plans/backup-ecs.yaml")).unwrap();
     let plan = plan
-        .replace("initial_delay: 1s, max_delay: 30s", "initial_delay: 100ms, max_delay: 500ms")
+        .replace(
+            "initial_delay: 1s, max_delay: 30s",
+            "initial_delay: 100ms, max_delay: 500ms",
+        )
         .replace("poll_interval: 2s", "poll_interval: 200ms");
     assert!(plan.contains("initial_delay: 100ms") && plan.contains("poll_interval: 200ms"));
     cli.write("plans/fast.yaml", &plan)
 }
 
 fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap()
 }
 
 /// Waits until `cbrflow status --output json` shows `step` in status `running`.
 async fn wait_for_running(cli: &mut Cbrflow, step_id: &str) {
     for _ in 0..200 {
-        let out = cli.args(["status", "--last", "--output", "json"]).run().await;
+        let out = cli
+            .args(["status", "--last", "--output", "json"])
+            .run()
+            .await;
         if out.code == 0 && step(&out.json(), step_id)["status"] == "running" {
             return;
         }
@@ -41,12 +52,19 @@ async fn a_503_twice_then_success_takes_three_attempts() {
         .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
-    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", &plan, "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     assert_eq!(step(&out.json(), "backup")["attempts"], 3);
     assert!(out.stderr.contains("attempt 1 failed"), "{}", out.stderr);
 
-    let status = cli.args(["status", "--last", "--output", "json"]).run().await;
+    let status = cli
+        .args(["status", "--last", "--output", "json"])
+        .run()
+        .await;
     status.assert_code(0);
     assert_eq!(step(&status.json(), "backup")["attempts"], 3);
     assert_eq!(emu.checkpoints().await.len(), 1);
@@ -61,7 +79,11 @@ async fn a_429_retry_waits_for_retry_after() {
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
     let started = std::time::Instant::now();
-    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", &plan, "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     assert_eq!(step(&out.json(), "vault")["attempts"], 2);
     // Both POSTs are in the log; the second came at least 2 s after the first.
@@ -69,12 +91,17 @@ async fn a_429_retry_waits_for_retry_after() {
         .requests()
         .await
         .into_iter()
-        .filter(|r| r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/vaults")))
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/vaults"))
+        })
         .collect();
     assert_eq!(posts.len(), 2, "{posts:#?}");
     let t = |r: &Value| chrono::DateTime::parse_from_rfc3339(r["time"].as_str().unwrap()).unwrap();
     let gap = t(&posts[1]) - t(&posts[0]);
-    assert!(gap >= chrono::Duration::milliseconds(2000), "retried after only {gap}");
+    assert!(
+        gap >= chrono::Duration::milliseconds(2000),
+        "retried after only {gap}"
+    );
     assert!(started.elapsed() >= Duration::from_secs(2));
     emu.stop().await;
 }
@@ -82,10 +109,15 @@ async fn a_429_retry_waits_for_retry_after() {
 #[tokio::test]
 async fn a_permanent_500_fails_then_resume_finishes_without_resending() {
     let emu = EmulatorProcess::start(&[]).await;
-    emu.add_fault(json!({"method": "POST", "path": "/v3/{project_id}/checkpoints", "status": 500})).await;
+    emu.add_fault(json!({"method": "POST", "path": "/v3/{project_id}/checkpoints", "status": 500}))
+        .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
-    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", &plan, "--output", "json"])
+        .run()
+        .await;
     out.assert_code(1);
     let report = out.json();
     assert_eq!(step(&report, "backup")["status"], "failed");
@@ -94,17 +126,32 @@ async fn a_permanent_500_fails_then_resume_finishes_without_resending() {
     assert_eq!(step(&report, "wait")["status"], "skipped");
 
     emu.clear_faults().await;
-    let out = cli.args(["resume", "--last", "--output", "json"]).run().await;
+    let out = cli
+        .args(["resume", "--last", "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     let report = out.json();
     assert_eq!(report["status"], "succeeded");
-    assert_eq!(step(&report, "vault")["attempts"], 1, "the vault step was kept, not re-run");
+    assert_eq!(
+        step(&report, "vault")["attempts"],
+        1,
+        "the vault step was kept, not re-run"
+    );
     assert!(out.stderr.contains("kept"), "{}", out.stderr);
 
     assert_eq!(emu.vaults().await.len(), 1);
     assert_eq!(emu.checkpoints().await.len(), 1);
-    assert_eq!(emu.count_requests("POST", "/vaults").await, 1, "the vault was not created again");
-    assert_eq!(emu.count_requests("POST", "/addresources").await, 1, "the association was not sent again");
+    assert_eq!(
+        emu.count_requests("POST", "/vaults").await,
+        1,
+        "the vault was not created again"
+    );
+    assert_eq!(
+        emu.count_requests("POST", "/addresources").await,
+        1,
+        "the association was not sent again"
+    );
     emu.stop().await;
 }
 
@@ -115,12 +162,23 @@ async fn a_lost_create_vault_response_still_yields_one_vault() {
         .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
-    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", &plan, "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     assert_eq!(emu.vaults().await.len(), 1, "exactly one vault");
-    assert_eq!(emu.count_requests("POST", "/vaults").await, 1, "the create was not re-sent");
+    assert_eq!(
+        emu.count_requests("POST", "/vaults").await,
+        1,
+        "the create was not re-sent"
+    );
     assert!(out.stderr.contains("adopted"), "{}", out.stderr);
-    assert_eq!(out.json()["outputs"]["vault_id"], emu.vaults().await[0]["id"]);
+    assert_eq!(
+        out.json()["outputs"]["vault_id"],
+        emu.vaults().await[0]["id"]
+    );
     emu.stop().await;
 }
 
@@ -136,23 +194,39 @@ async fn sigkill_during_await_then_resume_keeps_one_checkpoint() {
 
     let status = cli.args(["status", "--last"]).run().await;
     status.assert_code(0);
-    assert!(status.stdout.contains("interrupted (no process holds it"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("interrupted (no process holds it"),
+        "{}",
+        status.stdout
+    );
 
-    let out = cli.args(["resume", "--last", "--output", "json"]).run().await;
+    let out = cli
+        .args(["resume", "--last", "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     let report = out.json();
     assert_eq!(report["outputs"]["status"], "available");
-    assert_eq!(emu.checkpoints().await.len(), 1, "exactly one restore point");
+    assert_eq!(
+        emu.checkpoints().await.len(),
+        1,
+        "exactly one restore point"
+    );
     assert_eq!(emu.count_requests("POST", "/checkpoints").await, 1);
-    assert_eq!(report["outputs"]["checkpoint_id"], emu.checkpoints().await[0]["id"]);
+    assert_eq!(
+        report["outputs"]["checkpoint_id"],
+        emu.checkpoints().await[0]["id"]
+    );
     emu.stop().await;
 }
 
 #[tokio::test]
 async fn sigkill_after_the_create_vault_intent_then_resume_adopts_the_vault() {
     let emu = EmulatorProcess::start(&[]).await;
-    emu.add_fault(json!({"method": "POST", "path": "/v3/{project_id}/vaults", "delay": "2s", "times": 1}))
-        .await;
+    emu.add_fault(
+        json!({"method": "POST", "path": "/v3/{project_id}/vaults", "delay": "2s", "times": 1}),
+    )
+    .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
     cli.endpoint(&emu).args(["run", &plan]);
@@ -162,11 +236,18 @@ async fn sigkill_after_the_create_vault_intent_then_resume_adopts_the_vault() {
     child.kill().await.expect("SIGKILL cbrflow");
     tokio::time::sleep(Duration::from_millis(2000)).await; // the emulator commits the vault
 
-    let out = cli.args(["resume", "--last", "--output", "json"]).run().await;
+    let out = cli
+        .args(["resume", "--last", "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     assert!(out.stderr.contains("adopted"), "{}", out.stderr);
     assert_eq!(emu.vaults().await.len(), 1, "exactly one vault");
-    assert_eq!(emu.count_requests("POST", "/vaults").await, 1, "the create was not re-sent");
+    assert_eq!(
+        emu.count_requests("POST", "/vaults").await,
+        1,
+        "the create was not re-sent"
+    );
     emu.stop().await;
 }
 
@@ -177,7 +258,11 @@ async fn two_resumes_at_once_one_is_refused() {
         .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
-    cli.endpoint(&emu).args(["run", &plan]).run().await.assert_code(1);
+    cli.endpoint(&emu)
+        .args(["run", &plan])
+        .run()
+        .await
+        .assert_code(1);
 
     // Hold the first resume in a slow request, then try a second one.
     emu.add_fault(json!({"method": "POST", "path": "/v3/{project_id}/checkpoints", "delay": "3s", "times": 1}))
@@ -190,7 +275,12 @@ async fn two_resumes_at_once_one_is_refused() {
     assert!(second.stderr.contains("held by pid"), "{}", second.stderr);
 
     let first = first.wait_with_output().await.unwrap();
-    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert_eq!(emu.checkpoints().await.len(), 1);
     emu.stop().await;
 }
@@ -221,7 +311,10 @@ async fn a_corrupt_state_db_is_refused_and_left_untouched() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!names.iter().any(|n| n.starts_with("state.db-")), "sqlite side files were created: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("state.db-")),
+        "sqlite side files were created: {names:?}"
+    );
 }
 
 #[tokio::test]
@@ -231,28 +324,57 @@ async fn resume_after_a_plan_change_reruns_only_the_changed_steps_and_their_depe
         .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
-    cli.endpoint(&emu).args(["run", &plan]).run().await.assert_code(1);
+    cli.endpoint(&emu)
+        .args(["run", &plan])
+        .run()
+        .await
+        .assert_code(1);
     emu.clear_faults().await;
 
     // Change only the restore point's description: `backup` and `wait` run again, the vault
     // and the association are kept.
     let path = cli.dir().join(&plan);
-    let text = std::fs::read_to_string(&path).unwrap().replace("description: backupauto", "description: changed");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("description: backupauto", "description: changed");
     std::fs::write(&path, text).unwrap();
 
-    let out = cli.args(["resume", "--last", "--output", "json"]).run().await;
+    let out = cli
+        .args(["resume", "--last", "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
-    assert!(out.stderr.contains("backup       runs again: the plan changed its inputs"), "{}", out.stderr);
-    assert!(out.stderr.contains("vault        create_vault       kept"), "{}", out.stderr);
-    assert!(out.stderr.contains("attach       add_resources      kept"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("backup       runs again: the plan changed its inputs"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("vault        create_vault       kept"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("attach       add_resources      kept"),
+        "{}",
+        out.stderr
+    );
     let report = out.json();
     assert_eq!(step(&report, "vault")["attempts"], 1);
     assert_eq!(step(&report, "backup")["attempts"], 2);
     assert_eq!(emu.count_requests("POST", "/vaults").await, 1);
     assert_eq!(emu.count_requests("POST", "/addresources").await, 1);
-    assert_eq!(emu.count_requests("POST", "/checkpoints").await, 2, "the changed step ran again");
+    assert_eq!(
+        emu.count_requests("POST", "/checkpoints").await,
+        2,
+        "the changed step ran again"
+    );
     let checkpoints = emu.checkpoints().await;
-    assert_eq!(report["outputs"]["checkpoint_id"], checkpoints.last().unwrap()["id"]);
+    assert_eq!(
+        report["outputs"]["checkpoint_id"],
+        checkpoints.last().unwrap()["id"]
+    );
 
     // `runs` and `status` report the same run as JSON.
     let runs = cli.args(["runs", "--output", "json"]).run().await;
@@ -266,20 +388,36 @@ async fn resume_after_a_plan_change_reruns_only_the_changed_steps_and_their_depe
 async fn a_timed_out_create_is_reconciled_after_the_server_had_time_to_finish() {
     let emu = EmulatorProcess::start(&[]).await;
     // The server holds the create for 1.5 s; the plan gives one attempt 1 s.
-    emu.add_fault(json!({"method": "POST", "path": "/v3/{project_id}/vaults", "delay": "1500ms", "times": 1}))
-        .await;
+    emu.add_fault(
+        json!({"method": "POST", "path": "/v3/{project_id}/vaults", "delay": "1500ms", "times": 1}),
+    )
+    .await;
     let mut cli = Cbrflow::new();
     let plan = fast_plan(&cli);
     let path = cli.dir().join(&plan);
-    let text = std::fs::read_to_string(&path).unwrap().replace("timeout: 60s", "timeout: 1s");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("timeout: 60s", "timeout: 1s");
     std::fs::write(&path, text).unwrap();
 
-    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", &plan, "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
-    assert!(out.stderr.contains("no response within 1.0s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no response within 1.0s"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("adopted"), "{}", out.stderr);
     assert_eq!(step(&out.json(), "vault")["attempts"], 2);
     assert_eq!(emu.vaults().await.len(), 1, "exactly one vault");
-    assert_eq!(emu.count_requests("POST", "/vaults").await, 1, "the create was not re-sent");
+    assert_eq!(
+        emu.count_requests("POST", "/vaults").await,
+        1,
+        "the create was not re-sent"
+    );
     emu.stop().await;
 }

@@ -25,26 +25,47 @@ steps:
 async fn seed_plan_backs_up_the_server_end_to_end() {
     let emu = EmulatorProcess::start(&[]).await;
     let mut cli = Cbrflow::new();
-    let out = cli.endpoint(&emu).args(["run", "plans/backup-ecs.yaml"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", "plans/backup-ecs.yaml"])
+        .run()
+        .await;
     out.assert_code(0);
 
     let vaults = emu.vaults().await;
     assert_eq!(vaults.len(), 1, "exactly one vault: {vaults:#?}");
     let vault = &vaults[0];
     assert_eq!(vault["name"], "my_vault");
-    let resources: Vec<&str> =
-        vault["resources"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    let resources: Vec<&str> = vault["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
     assert_eq!(resources, vec![SEED_SERVER]);
     assert_eq!(vault["billing"]["size"], 200);
 
     let checkpoints = emu.checkpoints().await;
-    assert_eq!(checkpoints.len(), 1, "exactly one restore point: {checkpoints:#?}");
+    assert_eq!(
+        checkpoints.len(),
+        1,
+        "exactly one restore point: {checkpoints:#?}"
+    );
     assert_eq!(checkpoints[0]["status"], "available");
 
     let vault_id = vault["id"].as_str().unwrap();
     let checkpoint_id = checkpoints[0]["id"].as_str().unwrap();
-    assert!(out.stdout.contains(&format!("vault_id: {vault_id}")), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("checkpoint_id: {checkpoint_id}")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("vault_id: {vault_id}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("checkpoint_id: {checkpoint_id}")),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("status: available"), "{}", out.stdout);
     assert!(out.stdout.contains("succeeded"), "{}", out.stdout);
     emu.stop().await;
@@ -55,13 +76,20 @@ async fn embedded_emulator_is_the_default_and_keeps_its_cloud_in_the_state_dir()
     let mut cli = Cbrflow::new();
     let out = cli.args(["run", "plans/backup-ecs.yaml"]).run().await;
     out.assert_code(0);
-    assert!(out.stderr.contains("embedded CBR emulator"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("embedded CBR emulator"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("simulated cloud"), "{}", out.stderr);
     assert!(cli.state_dir().join("emulator.json").exists());
     assert!(out.stdout.contains("status: available"), "{}", out.stdout);
 
     // The emulated cloud persisted: the server is now bound, so a second vault cannot take it.
-    let out = cli.args(["run", "plans/backup-ecs.yaml", "--var", "vault_name=second"]).run().await;
+    let out = cli
+        .args(["run", "plans/backup-ecs.yaml", "--var", "vault_name=second"])
+        .run()
+        .await;
     out.assert_code(1);
     assert!(out.stdout.contains("BackupService.6103"), "{}", out.stdout);
 }
@@ -71,7 +99,11 @@ async fn checkpoint_of_an_empty_vault_fails_with_the_cbr_code() {
     let emu = EmulatorProcess::start(&[]).await;
     let mut cli = Cbrflow::new();
     let plan = cli.write("empty.yaml", EMPTY_VAULT_BACKUP);
-    let out = cli.endpoint(&emu).args(["run", &plan, "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", &plan, "--output", "json"])
+        .run()
+        .await;
     out.assert_code(1);
     let report = out.json();
     assert_eq!(report["status"], "failed");
@@ -80,7 +112,11 @@ async fn checkpoint_of_an_empty_vault_fails_with_the_cbr_code() {
     assert_eq!(backup["status"], "failed");
     assert_eq!(backup["error"]["code"], "BackupService.0001");
     assert_eq!(backup["error"]["http_status"], 400);
-    assert!(backup["error"]["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        backup["error"]["request_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
     // A validation error is permanent: one attempt, no retries.
     assert_eq!(backup["attempts"], 1);
     assert!(out.stderr.contains("BackupService.0001"), "{}", out.stderr);
@@ -92,12 +128,31 @@ async fn a_resource_already_in_a_vault_fails_with_6103() {
     let emu = EmulatorProcess::start(&[]).await;
     let mut cli = Cbrflow::new();
     cli.endpoint(&emu);
-    cli.args(["run", "plans/backup-ecs.yaml"]).run().await.assert_code(0);
-    let out = cli.args(["run", "plans/backup-ecs.yaml", "--var", "vault_name=other_vault"]).run().await;
+    cli.args(["run", "plans/backup-ecs.yaml"])
+        .run()
+        .await
+        .assert_code(0);
+    let out = cli
+        .args([
+            "run",
+            "plans/backup-ecs.yaml",
+            "--var",
+            "vault_name=other_vault",
+        ])
+        .run()
+        .await;
     out.assert_code(1);
     assert!(out.stdout.contains("BackupService.6103"), "{}", out.stdout);
-    assert!(out.stdout.contains("cbrflow resume"), "the failure says how to continue: {}", out.stdout);
-    assert_eq!(emu.checkpoints().await.len(), 1, "no second backup was made");
+    assert!(
+        out.stdout.contains("cbrflow resume"),
+        "the failure says how to continue: {}",
+        out.stdout
+    );
+    assert_eq!(
+        emu.checkpoints().await.len(),
+        1,
+        "no second backup was made"
+    );
     emu.stop().await;
 }
 
@@ -105,7 +160,11 @@ async fn a_resource_already_in_a_vault_fails_with_6103() {
 async fn json_report_has_the_documented_fields() {
     let emu = EmulatorProcess::start(&[]).await;
     let mut cli = Cbrflow::new();
-    let out = cli.endpoint(&emu).args(["run", "plans/backup-ecs.yaml", "--output", "json"]).run().await;
+    let out = cli
+        .endpoint(&emu)
+        .args(["run", "plans/backup-ecs.yaml", "--output", "json"])
+        .run()
+        .await;
     out.assert_code(0);
     let report = out.json();
     for key in ["run_id", "plan", "status", "steps", "outputs"] {
@@ -127,7 +186,10 @@ async fn json_report_has_the_documented_fields() {
     assert_eq!(steps[0]["type"], "create_vault");
     assert_eq!(report["outputs"]["status"], "available");
     assert_eq!(report["outputs"]["vault_id"], steps[0]["outputs"]["id"]);
-    assert_eq!(report["outputs"]["checkpoint_id"], steps[2]["outputs"]["id"]);
+    assert_eq!(
+        report["outputs"]["checkpoint_id"],
+        steps[2]["outputs"]["id"]
+    );
     emu.stop().await;
 }
 
@@ -137,14 +199,24 @@ async fn a_number_input_stays_a_number_on_the_wire() {
     let mut cli = Cbrflow::new();
     let out = cli
         .endpoint(&emu)
-        .args(["run", "plans/backup-ecs.yaml", "--var", "vault_size=300", "--output", "json"])
+        .args([
+            "run",
+            "plans/backup-ecs.yaml",
+            "--var",
+            "vault_size=300",
+            "--output",
+            "json",
+        ])
         .run()
         .await;
     out.assert_code(0);
     // The emulator rejects a string `size` with BackupService.9900, and stores what it got.
     let vaults = emu.vaults().await;
     assert_eq!(vaults[0]["billing"]["size"], Value::from(300));
-    assert_eq!(out.json()["steps"][0]["outputs"]["billing"]["size"], Value::from(300));
+    assert_eq!(
+        out.json()["steps"][0]["outputs"]["billing"]["size"],
+        Value::from(300)
+    );
     emu.stop().await;
 }
 
@@ -158,11 +230,19 @@ async fn a_broken_plan_is_refused_before_any_request() {
     );
     let out = cli.endpoint(&emu).args(["run", &plan]).run().await;
     out.assert_code(2);
-    assert!(out.stderr.contains("unknown type `create_vaultt` (did you mean `create_vault`?)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("unknown type `create_vaultt` (did you mean `create_vault`?)"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("broken.yaml:5:11"), "{}", out.stderr);
     assert!(out.stderr.contains("no step `backup`"), "{}", out.stderr);
     assert!(out.stderr.contains("broken.yaml:9:32"), "{}", out.stderr);
-    assert!(emu.requests().await.is_empty(), "no request may be sent for an invalid plan");
+    assert!(
+        emu.requests().await.is_empty(),
+        "no request may be sent for an invalid plan"
+    );
 
     let plan = cli.write("bad-yaml.yaml", "version: 1\nname: [unclosed\n");
     let out = cli.args(["run", &plan]).run().await;

@@ -89,8 +89,12 @@ impl Output {
 
     /// Stdout parsed as one JSON document.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n--- stderr\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n--- stderr\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -159,7 +163,9 @@ impl Cbrflow {
     /// The command for the current arguments, not yet started.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(bin());
-        cmd.args(&self.args).current_dir(self.dir.path()).kill_on_drop(true);
+        cmd.args(&self.args)
+            .current_dir(self.dir.path())
+            .kill_on_drop(true);
         for key in FOREIGN_ENV {
             cmd.env_remove(key);
         }
@@ -167,7 +173,9 @@ impl Cbrflow {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd
     }
 
@@ -236,7 +244,11 @@ impl EmulatorProcess {
             .to_owned();
         // Keep draining stdout so the emulator never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, url, http: reqwest::Client::new() }
+        Self {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -253,12 +265,16 @@ impl EmulatorProcess {
 
     /// `GET /_emulator/state`.
     pub async fn state(&self) -> Value {
-        self.admin(reqwest::Method::GET, "/_emulator/state", None).await
+        self.admin(reqwest::Method::GET, "/_emulator/state", None)
+            .await
     }
 
     /// `GET /_emulator/requests`.
     pub async fn requests(&self) -> Vec<Value> {
-        match self.admin(reqwest::Method::GET, "/_emulator/requests", None).await {
+        match self
+            .admin(reqwest::Method::GET, "/_emulator/requests", None)
+            .await
+        {
             Value::Array(items) => items,
             Value::Object(mut obj) => match obj.remove("requests") {
                 Some(Value::Array(items)) => items,
@@ -270,12 +286,14 @@ impl EmulatorProcess {
 
     /// `POST /_emulator/faults`.
     pub async fn add_fault(&self, rule: Value) {
-        self.admin(reqwest::Method::POST, "/_emulator/faults", Some(rule)).await;
+        self.admin(reqwest::Method::POST, "/_emulator/faults", Some(rule))
+            .await;
     }
 
     /// `DELETE /_emulator/faults`.
     pub async fn clear_faults(&self) {
-        self.admin(reqwest::Method::DELETE, "/_emulator/faults", None).await;
+        self.admin(reqwest::Method::DELETE, "/_emulator/faults", None)
+            .await;
     }
 
     /// Vaults of the seed project in the emulator.
@@ -310,7 +328,9 @@ impl EmulatorProcess {
             .iter()
             .filter(|r| {
                 r.get("method").and_then(Value::as_str) == Some(method)
-                    && r.get("path").and_then(Value::as_str).is_some_and(|p| p.ends_with(path_suffix))
+                    && r.get("path")
+                        .and_then(Value::as_str)
+                        .is_some_and(|p| p.ends_with(path_suffix))
             })
             .count()
     }
