@@ -41,6 +41,7 @@ pub(super) fn check(
         source: &source,
         catalog,
         diags,
+        unresolved: HashSet::new(),
     };
     let mut plan = checker.plan(file, vars);
     let mut diagnostics = checker.diags;
@@ -60,6 +61,8 @@ struct Checker<'a> {
     source: &'a SourceFile,
     catalog: &'a dyn StepCatalog,
     diags: Diagnostics,
+    /// Declared inputs whose value could not be resolved (already reported).
+    unresolved: HashSet<String>,
 }
 
 /// Facts about the plan's steps that reference checks need.
@@ -211,10 +214,16 @@ impl Checker<'_> {
                 (Some(text), _) => match parse_var(text, ty) {
                     Ok(v) => Some(v),
                     Err(msg) => {
-                        self.diags.push(Diagnostic::error(
+                        self.unresolved.insert(name.clone());
+                        let declared = ty.map_or("string", InputType::as_str);
+                        self.error(
                             "var-type",
-                            format!("--var {name}={text}: {msg}"),
-                        ));
+                            format!(
+                                "`--var {name}={text}`: input `{name}` is declared `{declared}`; {msg}"
+                            ),
+                            at,
+                        )
+                        .with_path_mut(format!("inputs.{name}"));
                         None
                     }
                 },
@@ -227,7 +236,7 @@ impl Checker<'_> {
                             "input-type",
                             format!(
                                 "default of input `{name}` is {}, but the input is declared `{}`",
-                                default.value.kind(),
+                                default.value.describe(),
                                 ty.as_str()
                             ),
                             location_of(default),
@@ -244,6 +253,7 @@ impl Checker<'_> {
                     .help = Some(format!(
                         "pass `--var {name}=VALUE` or give the input a `default`"
                     ));
+                    self.unresolved.insert(name.clone());
                     None
                 }
             };
@@ -273,33 +283,23 @@ impl Checker<'_> {
         (retry, timeout, deadline)
     }
 
+    /// Parses the duration `text` of `field` (named in messages as it is, followed by
+    /// ` of step `<step>`` for a step's own field).
     fn duration(
         &mut self,
         text: &Spanned<String>,
         field: &str,
         step: Option<&str>,
     ) -> Option<Duration> {
-        match parse_duration(&text.value) {
-            Ok(d) if d.is_zero() => {
-                let d = self.error(
-                    "duration",
-                    format!("`{field}` must be longer than zero"),
-                    location_of(text),
-                );
-                if let Some(step) = step {
-                    d.step = Some(step.to_owned());
-                }
-                None
-            }
-            Ok(d) => Some(d),
-            Err(msg) => {
-                let d = self.error("duration", format!("`{field}`: {msg}"), location_of(text));
-                if let Some(step) = step {
-                    d.step = Some(step.to_owned());
-                }
-                None
-            }
-        }
+        let named = owned_field(field, step);
+        let message = match parse_duration(&text.value) {
+            Ok(d) if d.is_zero() => format!("{named} must be longer than zero"),
+            Ok(d) => return Some(d),
+            Err(msg) => format!("{named} is not a duration: {msg}"),
+        };
+        let d = self.error("duration", message, location_of(text));
+        d.step = step.map(str::to_owned);
+        None
     }
 
     fn retry(
@@ -319,7 +319,9 @@ impl Checker<'_> {
                 let d = self.error(
                     "retry-range",
                     format!(
-                        "`{prefix}.max_attempts` must be at least 1 (it counts the first attempt)"
+                        "{} must be at least 1, not {} (it counts the first attempt)",
+                        owned_field(&format!("{prefix}.max_attempts"), step),
+                        n.value
                     ),
                     location_of(n),
                 );
@@ -343,7 +345,8 @@ impl Checker<'_> {
                 let d = self.error(
                     "retry-range",
                     format!(
-                        "`{prefix}.multiplier` must be between 1.0 and 100.0, not {}",
+                        "{} must be between 1.0 and 100.0, not {}",
+                        owned_field(&format!("{prefix}.multiplier"), step),
                         m.value
                     ),
                     location_of(m),
@@ -369,7 +372,8 @@ impl Checker<'_> {
             let d = self.error(
                 "retry-range",
                 format!(
-                    "`{prefix}.max_delay` ({}) is shorter than `{prefix}.initial_delay` ({})",
+                    "{} ({}) is shorter than `{prefix}.initial_delay` ({})",
+                    owned_field(&format!("{prefix}.max_delay"), step),
                     super::duration::format_duration(policy.max_delay),
                     super::duration::format_duration(policy.initial_delay)
                 ),
@@ -679,10 +683,7 @@ impl Checker<'_> {
 
     fn input_declared_but_unresolved(&self, name: &str) -> bool {
         // A declared input that failed to resolve was already reported; don't report it twice.
-        self.diags.0.iter().any(|d| {
-            (d.code == "missing-input" && d.message.starts_with(&format!("input `{name}` ")))
-                || (d.code == "var-type" && d.message.starts_with(&format!("--var {name}=")))
-        })
+        self.unresolved.contains(name)
     }
 
     /// Checks `with` against the step type's declared fields.
@@ -736,7 +737,7 @@ impl Checker<'_> {
                             )
                             .with_step(step)
                             .with_path_mut(format!("with.{shown}"))
-                            .help = Some(format!("fields here: {}", names.join(", ")));
+                            .help = Some(format!("fields allowed here: {}", names.join(", ")));
                         }
                     }
                 }
@@ -784,9 +785,10 @@ impl Checker<'_> {
         step: &str,
     ) {
         let shown = display_path(spec.path);
-        // Templates are checked when rendered; only literal values are checked here.
+        // Templates are checked when rendered (and broken ones are reported already); only
+        // literal values are checked here.
         if let YamlValue::String(s) = &value.value
-            && Template::parse(s).is_ok_and(|t| !t.is_literal())
+            && !Template::parse(s).is_ok_and(|t| t.is_literal())
         {
             return;
         }
@@ -848,9 +850,16 @@ impl Checker<'_> {
                 if spec.kind == FieldKind::Duration
                     && let Err(msg) = parse_duration(s)
                 {
-                    self.error("duration", format!("step `{step}`: `{shown}`: {msg}"), at)
-                        .with_step(step)
-                        .with_path_mut(format!("with.{shown}"));
+                    self.error(
+                        "duration",
+                        format!(
+                            "step `{step}` ({}): `{shown}` is not a duration: {msg}",
+                            schema.name
+                        ),
+                        at,
+                    )
+                    .with_step(step)
+                    .with_path_mut(format!("with.{shown}"));
                 }
             }
             YamlValue::Number(n) => {
@@ -920,6 +929,14 @@ impl DiagnosticExt for Diagnostic {
     fn with_path_mut(&mut self, path: String) -> &mut Self {
         self.path = Some(path);
         self
+    }
+}
+
+/// "`field`", or "`field` of step `step`" for a step's own field.
+fn owned_field(field: &str, step: Option<&str>) -> String {
+    match step {
+        Some(step) => format!("`{field}` of step `{step}`"),
+        None => format!("`{field}`"),
     }
 }
 

@@ -42,7 +42,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             }
             other => {
                 return Err(format!(
-                    "`{text}` has an unknown unit `{other}` (units: ms, s, m, h, d)"
+                    "`{text}` has an unknown unit `{}` (units: ms, s, m, h, d)",
+                    other.trim()
                 ));
             }
         };
@@ -85,7 +86,7 @@ mod tests {
         assert!(
             parse_duration("5 parsecs")
                 .unwrap_err()
-                .contains("unknown unit")
+                .contains("unknown unit `parsecs`")
         );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());

@@ -156,9 +156,29 @@ fn describe(err: &Error) -> (&'static str, String, Option<String>) {
                     location: serde_saphyr::Location::UNKNOWN,
                 });
             }
-            ("yaml", message, None)
+            let help = syntax_help(&message);
+            ("yaml", message, help)
         }
     }
+}
+
+/// The usual cause of a few common syntax errors.
+fn syntax_help(message: &str) -> Option<String> {
+    let help = if message.contains("mapping values are not allowed") {
+        "this `key: value` is indented differently from the keys around it, or a plain value \
+         contains `: ` and needs quotes"
+    } else if message.contains("unclosed bracket") {
+        "close the list or mapping, or quote the value if the bracket is part of a string"
+    } else if message.contains("unclosed quote") {
+        "end the string with the quote it starts with"
+    } else if message.contains("tab") {
+        "indent with spaces; YAML does not allow tabs in indentation"
+    } else if message.contains("did not find expected key") {
+        "check the indentation of this line against the lines above it"
+    } else {
+        return None;
+    };
+    Some(help.to_owned())
 }
 
 /// One lower-case line without the parser's own location suffix.
