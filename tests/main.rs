@@ -7,3 +7,4 @@ mod emulator;
 mod resume;
 mod run;
 mod util;
+mod validate;

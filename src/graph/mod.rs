@@ -129,41 +129,88 @@ impl StepGraph {
     /// Renders Graphviz DOT.
     pub fn to_dot(&self, plan: &Plan) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "digraph {:?} {{", plan.name);
+        let _ = writeln!(out, "digraph {} {{", dot_quote(&plan.name));
         let _ = writeln!(out, "  rankdir=LR;");
         let _ = writeln!(out, "  node [shape=box];");
         for (i, step) in plan.steps.iter().enumerate() {
+            let label = format!("{}\n{}", step.id, step.step_type);
             let _ = writeln!(
                 out,
-                "  {:?} [label={:?}];",
-                self.ids[i],
-                format!("{}\n{}", step.id, step.step_type)
+                "  {} [label={}];",
+                dot_quote(&self.ids[i]),
+                dot_quote(&label)
             );
         }
-        for edge in self.graph.edge_references() {
-            let (a, b) = (self.graph[edge.source()], self.graph[edge.target()]);
-            let _ = writeln!(out, "  {:?} -> {:?};", self.ids[a], self.ids[b]);
+        for (a, b) in self.edges() {
+            let _ = writeln!(
+                out,
+                "  {} -> {};",
+                dot_quote(&self.ids[a]),
+                dot_quote(&self.ids[b])
+            );
         }
         out.push_str("}\n");
         out
     }
 
-    /// Renders a Mermaid flowchart.
-    pub fn to_mermaid(&self, plan: &Plan) -> String {
-        let mut out = String::from("flowchart LR\n");
-        for step in &plan.steps {
-            let _ = writeln!(out, "  {}[\"{}<br/>{}\"]", step.id, step.id, step.step_type);
-        }
+    /// Every edge as (dependency, dependent), sorted.
+    fn edges(&self) -> Vec<(usize, usize)> {
         let mut edges: Vec<(usize, usize)> = self
             .graph
             .edge_references()
             .map(|e| (self.graph[e.source()], self.graph[e.target()]))
             .collect();
         edges.sort_unstable();
-        for (a, b) in edges {
-            let _ = writeln!(out, "  {} --> {}", self.ids[a], self.ids[b]);
+        edges
+    }
+
+    /// Renders a Mermaid flowchart.
+    pub fn to_mermaid(&self, plan: &Plan) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for step in &plan.steps {
+            let _ = writeln!(
+                out,
+                "  {}[\"{}<br/>{}\"]",
+                mermaid_id(&step.id),
+                step.id,
+                step.step_type
+            );
+        }
+        for (a, b) in self.edges() {
+            let _ = writeln!(
+                out,
+                "  {} --> {}",
+                mermaid_id(&self.ids[a]),
+                mermaid_id(&self.ids[b])
+            );
         }
         out
+    }
+}
+
+/// A DOT string literal: quoted, with `"` and `\` escaped and line breaks as `\n`.
+fn dot_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A Mermaid node id for a step id (an identifier); `end` is a Mermaid keyword.
+fn mermaid_id(id: &str) -> String {
+    if id == "end" {
+        format!("_{id}")
+    } else {
+        id.to_owned()
     }
 }
 
@@ -237,6 +284,13 @@ mod tests {
     #[test]
     fn acyclic_graph_has_no_cycles() {
         assert!(find_cycles(3, &[(0, 1), (1, 2), (0, 2)]).is_empty());
+    }
+
+    #[test]
+    fn dot_strings_are_escaped() {
+        assert_eq!(dot_quote("a \"b\"\\c\nd"), "\"a \\\"b\\\"\\\\c\\nd\"");
+        assert_eq!(mermaid_id("end"), "_end");
+        assert_eq!(mermaid_id("vault"), "vault");
     }
 
     #[test]

@@ -147,6 +147,11 @@ impl<'t> Fields<'t> {
             .find(|(k, _)| *k == key)
             .map(|(_, v)| *v)
     }
+
+    /// An optional field; an explicit null (`key:` or `key: ~`) counts as not set.
+    fn optional(&self, key: &str) -> Option<&'t Spanned<YamlValue>> {
+        self.get(key).filter(|v| v.value != YamlValue::Null)
+    }
 }
 
 struct Decoder<'d> {
@@ -188,14 +193,14 @@ impl Decoder<'_> {
             }
         };
         let description = fields
-            .get("description")
+            .optional("description")
             .and_then(|n| self.string(n, &place, "description"))
             .map(|s| s.value);
         let inputs = fields
-            .get("inputs")
+            .optional("inputs")
             .map(|n| self.inputs(n))
             .unwrap_or_default();
-        let defaults = fields.get("defaults").and_then(|n| self.defaults(n));
+        let defaults = fields.optional("defaults").and_then(|n| self.defaults(n));
         let steps = match fields.get("steps") {
             Some(node) => self.steps(node),
             None => {
@@ -208,7 +213,7 @@ impl Decoder<'_> {
                 Spanned::new(Vec::new(), root.referenced, root.defined)
             }
         };
-        let outputs = match fields.get("outputs") {
+        let outputs = match fields.optional("outputs") {
             Some(node) => self
                 .map_entries(
                     node,
@@ -290,17 +295,17 @@ impl Decoder<'_> {
             let Some(fields) = self.fields(decl, &place, INPUT_FIELDS) else {
                 continue;
             };
-            let ty = fields.get("type").and_then(|n| {
+            let ty = fields.optional("type").and_then(|n| {
                 let names = InputType::ALL.map(InputType::as_str);
                 self.one_of(n, &place, "type", &names)
                     .map(|i| spanned(InputType::ALL[i], n))
             });
-            let default = fields.get("default").map(|n| {
+            let default = fields.optional("default").map(|n| {
                 self.free_form(n, &place, "default");
                 n.clone()
             });
             let description = fields
-                .get("description")
+                .optional("description")
                 .and_then(|n| self.string(n, &place, "description"))
                 .map(|s| s.value);
             out.push((
@@ -320,13 +325,13 @@ impl Decoder<'_> {
         let fields = self.fields(node, &place, DEFAULTS_FIELDS)?;
         Some(DefaultsDecl {
             retry: fields
-                .get("retry")
+                .optional("retry")
                 .and_then(|n| self.retry(n, &Place::section("defaults.retry"))),
             timeout: fields
-                .get("timeout")
+                .optional("timeout")
                 .and_then(|n| self.duration(n, &place, "timeout")),
             deadline: fields
-                .get("deadline")
+                .optional("deadline")
                 .and_then(|n| self.duration(n, &place, "deadline")),
         })
     }
@@ -335,18 +340,18 @@ impl Decoder<'_> {
         let fields = self.fields(node, place, RETRY_FIELDS)?;
         Some(RetryDecl {
             max_attempts: fields
-                .get("max_attempts")
+                .optional("max_attempts")
                 .and_then(|n| self.count(n, place, "max_attempts")),
             initial_delay: fields
-                .get("initial_delay")
+                .optional("initial_delay")
                 .and_then(|n| self.duration(n, place, "initial_delay")),
             max_delay: fields
-                .get("max_delay")
+                .optional("max_delay")
                 .and_then(|n| self.duration(n, place, "max_delay")),
             multiplier: fields
-                .get("multiplier")
+                .optional("multiplier")
                 .and_then(|n| self.number(n, place, "multiplier")),
-            jitter: fields.get("jitter").and_then(|n| {
+            jitter: fields.optional("jitter").and_then(|n| {
                 let names = JitterDecl::ALL.map(|(_, name)| name);
                 self.one_of(n, place, "jitter", &names)
                     .map(|i| spanned(JitterDecl::ALL[i].0, n))
@@ -434,25 +439,25 @@ impl Decoder<'_> {
             }
         };
         let description = fields
-            .get("description")
+            .optional("description")
             .and_then(|n| self.string(n, &place, "description"))
             .map(|s| s.value);
-        let with = fields.get("with").map(|n| {
+        let with = fields.optional("with").map(|n| {
             self.free_form(n, &place, "with");
             n.clone()
         });
         let depends_on = fields
-            .get("depends_on")
+            .optional("depends_on")
             .map(|n| self.depends_on(n, &place))
             .unwrap_or_default();
         let retry = fields
-            .get("retry")
+            .optional("retry")
             .and_then(|n| self.retry(n, &Place::step_retry(&place)));
         let timeout = fields
-            .get("timeout")
+            .optional("timeout")
             .and_then(|n| self.duration(n, &place, "timeout"));
         let deadline = fields
-            .get("deadline")
+            .optional("deadline")
             .and_then(|n| self.duration(n, &place, "deadline"));
         Some(StepDecl {
             id: id?,
@@ -557,8 +562,10 @@ impl Decoder<'_> {
         self.report(
             "duplicate-key",
             format!(
-                "duplicate key `{}` in {}; it is first set at line {}",
-                key.value, place.name, first.line
+                "duplicate key `{}` in {}; it is first set {}",
+                key.value,
+                place.name,
+                where_first(first, location_of(key))
             ),
             location_of(key),
             place,
@@ -616,9 +623,9 @@ impl Decoder<'_> {
                         self.report(
                             "duplicate-key",
                             format!(
-                                "duplicate key `{inner}` in {}; it is first set at line {}",
+                                "duplicate key `{inner}` in {}; it is first set {}",
                                 place.name,
-                                location_of(first).line
+                                where_first(location_of(first), location_of(key))
                             ),
                             location_of(key),
                             place,
@@ -773,6 +780,15 @@ impl Decoder<'_> {
     }
 }
 
+/// "at line 3", or "at line 3, column 9" when the repetition is on the same line.
+fn where_first(first: Location, again: Location) -> String {
+    if first.line == again.line {
+        format!("at line {}, column {}", first.line, first.column)
+    } else {
+        format!("at line {}", first.line)
+    }
+}
+
 /// `value` with the location of `node`.
 fn spanned<T, U>(value: T, node: &Spanned<U>) -> Spanned<T> {
     Spanned::new(value, node.referenced, node.defined)
@@ -845,6 +861,17 @@ mod tests {
             "{diags:#?}"
         );
         assert_eq!(diags.0[2].help.as_deref(), Some("write `depends_on: [b]`"));
+    }
+
+    #[test]
+    fn explicit_null_means_not_set_for_optional_fields_only() {
+        let diags = diagnostics(
+            "version: 1\nname: x\ndescription:\ndefaults: ~\nsteps:\n  - { id: a, type: t, with: , retry: , depends_on: }\n",
+        );
+        assert!(diags.0.is_empty(), "{diags:#?}");
+        let diags = diagnostics("version: 1\nname:\nsteps:\n  - { id: a, type: t }\n");
+        assert_eq!(diags.0.len(), 1, "{diags:#?}");
+        assert_eq!(diags.0[0].message, "`name` must be a string, not null");
     }
 
     #[test]

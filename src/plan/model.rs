@@ -12,8 +12,7 @@ use serde_saphyr::Spanned;
 
 use super::yaml::YamlValue;
 
-/// A cbrflow plan (format version 1): steps against the CBR v3 API, ordered by their
-/// references and `depends_on`.
+/// A cbrflow plan (format version 1): steps against the CBR v3 API.
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "cbrflow plan")]
