@@ -32,7 +32,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { concurrency: 4, lease_ttl: Duration::from_secs(30) }
+        Self {
+            concurrency: 4,
+            lease_ttl: Duration::from_secs(30),
+        }
     }
 }
 
@@ -78,7 +81,10 @@ impl Engine {
             client,
             store,
             events,
-            options: RunOptions { concurrency: options.concurrency.max(1), ..options },
+            options: RunOptions {
+                concurrency: options.concurrency.max(1),
+                ..options
+            },
             owner: LeaseOwner::current(),
         }
     }
@@ -102,10 +108,16 @@ impl Engine {
             inputs: self.plan.inputs_json(),
             endpoint,
             project_id: self.client.project_id().to_owned(),
-            steps: self.plan.steps.iter().map(|s| (s.id.clone(), s.step_type.clone())).collect(),
+            steps: self
+                .plan
+                .steps
+                .iter()
+                .map(|s| (s.id.clone(), s.step_type.clone()))
+                .collect(),
         };
         self.store.create_run(&run)?;
-        self.store.acquire_lease(&id, &self.owner, self.options.lease_ttl)?;
+        self.store
+            .acquire_lease(&id, &self.owner, self.options.lease_ttl)?;
         self.emit(RunEvent::RunStarted {
             run_id: id.clone(),
             plan: self.plan.name.clone(),
@@ -124,10 +136,15 @@ impl Engine {
         self.take_lease(&id)?;
         let run = self.store.run(&id)?;
         let records = self.store.steps(&id)?;
-        let by_id: HashMap<&str, &StepRecord> = records.iter().map(|r| (r.step_id.as_str(), r)).collect();
+        let by_id: HashMap<&str, &StepRecord> =
+            records.iter().map(|r| (r.step_id.as_str(), r)).collect();
 
         let plan_changed = run.plan_hash != self.plan.hash;
-        let has_new_steps = self.plan.steps.iter().any(|s| !by_id.contains_key(s.id.as_str()));
+        let has_new_steps = self
+            .plan
+            .steps
+            .iter()
+            .any(|s| !by_id.contains_key(s.id.as_str()));
         self.store.set_run_status(&id, RunStatus::Running, None)?;
         self.emit(RunEvent::RunStarted {
             run_id: id.clone(),
@@ -142,7 +159,9 @@ impl Engine {
         let mut invalid = vec![false; self.plan.steps.len()];
         for i in self.graph.topological_order() {
             let step = &self.plan.steps[i];
-            let Some(record) = by_id.get(step.id.as_str()) else { continue };
+            let Some(record) = by_id.get(step.id.as_str()) else {
+                continue;
+            };
             checkpoints[i] = record.checkpoint.clone();
             if record.status != StepStatus::Succeeded {
                 continue;
@@ -150,7 +169,10 @@ impl Engine {
             let reason = if invalid[i] {
                 Some("a step it depends on runs again".to_owned())
             } else if record.step_type != step.step_type {
-                Some(format!("its type changed from {} to {}", record.step_type, step.step_type))
+                Some(format!(
+                    "its type changed from {} to {}",
+                    record.step_type, step.step_type
+                ))
             } else if plan_changed {
                 match step.with.render(&scope) {
                     Ok(input) if Some(input_hash(step, &input)) == record.input_hash => None,
@@ -163,7 +185,10 @@ impl Engine {
             match reason {
                 None => {
                     let outputs = record.outputs.clone().unwrap_or(Value::Null);
-                    let summary = self.registry.get(&step.step_type).and_then(|t| t.summary(&outputs));
+                    let summary = self
+                        .registry
+                        .get(&step.step_type)
+                        .and_then(|t| t.summary(&outputs));
                     scope.set_outputs(&step.id, outputs);
                     phases[i] = Phase::Succeeded;
                     self.emit(RunEvent::StepKept {
@@ -176,17 +201,25 @@ impl Engine {
                     for d in self.graph.downstream(i) {
                         invalid[d] = true;
                     }
-                    self.store.set_step_status(&id, &step.id, StepStatus::Pending)?;
+                    self.store
+                        .set_step_status(&id, &step.id, StepStatus::Pending)?;
                     checkpoints[i] = None;
-                    self.emit(RunEvent::StepInvalidated { step: step.id.clone(), reason });
+                    self.emit(RunEvent::StepInvalidated {
+                        step: step.id.clone(),
+                        reason,
+                    });
                 }
             }
         }
         // Record the new plan only after invalidated steps are reset: if the process dies in
         // between, the next resume still sees a changed plan and compares inputs again.
         if plan_changed || has_new_steps {
-            let all: Vec<(String, String)> =
-                self.plan.steps.iter().map(|s| (s.id.clone(), s.step_type.clone())).collect();
+            let all: Vec<(String, String)> = self
+                .plan
+                .steps
+                .iter()
+                .map(|s| (s.id.clone(), s.step_type.clone()))
+                .collect();
             self.store.update_plan(&id, &self.plan.hash, &all)?;
         }
         self.execute(&id, phases, scope, checkpoints).await
@@ -195,10 +228,13 @@ impl Engine {
     /// Takes the run's lease; a lease held by a process of this host that no longer exists is
     /// taken over at once.
     fn take_lease(&mut self, id: &RunId) -> Result<(), EngineError> {
-        match self.store.acquire_lease(id, &self.owner, self.options.lease_ttl) {
-            Err(StateError::Locked { holder, .. }) if holder.is_gone() =>
-            {
-                self.store.take_over_lease(id, &self.owner, &holder, self.options.lease_ttl)?;
+        match self
+            .store
+            .acquire_lease(id, &self.owner, self.options.lease_ttl)
+        {
+            Err(StateError::Locked { holder, .. }) if holder.is_gone() => {
+                self.store
+                    .take_over_lease(id, &self.owner, &holder, self.options.lease_ttl)?;
                 Ok(())
             }
             other => Ok(other?),
@@ -223,7 +259,15 @@ impl Engine {
 
         loop {
             if !failed && fatal.is_none() {
-                self.schedule(id, &mut phases, &scope, &checkpoints, &tx, &mut tasks, &mut failed)?;
+                self.schedule(
+                    id,
+                    &mut phases,
+                    &scope,
+                    &checkpoints,
+                    &tx,
+                    &mut tasks,
+                    &mut failed,
+                )?;
             }
             if tasks.is_empty() {
                 break;
@@ -288,8 +332,11 @@ impl Engine {
             if *phase == Phase::Pending {
                 *phase = Phase::Skipped;
                 let step = &self.plan.steps[i];
-                self.store.set_step_status(id, &step.id, StepStatus::Skipped)?;
-                self.emit(RunEvent::StepSkipped { step: step.id.clone() });
+                self.store
+                    .set_step_status(id, &step.id, StepStatus::Skipped)?;
+                self.emit(RunEvent::StepSkipped {
+                    step: step.id.clone(),
+                });
             }
         }
         let status = if phases.iter().all(|p| *p == Phase::Succeeded) {
@@ -300,7 +347,9 @@ impl Engine {
         let outputs = if status == RunStatus::Succeeded {
             let mut out = serde_json::Map::new();
             for (name, template) in &self.plan.outputs {
-                let value = template.render(&scope).unwrap_or_else(|e| Value::String(format!("<{e}>")));
+                let value = template
+                    .render(&scope)
+                    .unwrap_or_else(|e| Value::String(format!("<{e}>")));
                 out.insert(name.clone(), value);
             }
             Some(Value::Object(out))
@@ -309,7 +358,10 @@ impl Engine {
         };
         self.store.set_run_status(id, status, outputs.as_ref())?;
         self.store.release_lease(id, &self.owner)?;
-        self.emit(RunEvent::RunFinished { status, elapsed: started.elapsed() });
+        self.emit(RunEvent::RunFinished {
+            status,
+            elapsed: started.elapsed(),
+        });
         let run = self.store.run(id)?;
         let steps = self.store.steps(id)?;
         Ok(RunReport::from_records(&run, &steps))
@@ -332,7 +384,11 @@ impl Engine {
                 break;
             }
             if phases[i] != Phase::Pending
-                || !self.graph.dependencies(i).iter().all(|&d| phases[d] == Phase::Succeeded)
+                || !self
+                    .graph
+                    .dependencies(i)
+                    .iter()
+                    .all(|&d| phases[d] == Phase::Succeeded)
             {
                 continue;
             }
@@ -341,15 +397,23 @@ impl Engine {
             let input = match step.with.render(scope) {
                 Ok(input) => input,
                 Err(e) => {
-                    let error = StepError { message: format!("cannot render `with.{}`: {}", e.path, e.error), ..StepError::default() };
+                    let error = StepError {
+                        message: format!("cannot render `with.{}`: {}", e.path, e.error),
+                        ..StepError::default()
+                    };
                     self.store.step_failed(id, &step.id, &error)?;
                     phases[i] = Phase::Failed;
                     *failed = true;
-                    self.emit(RunEvent::StepFailed { step: step.id.clone(), step_type: step.step_type.clone(), error });
+                    self.emit(RunEvent::StepFailed {
+                        step: step.id.clone(),
+                        step_type: step.step_type.clone(),
+                        error,
+                    });
                     break;
                 }
             };
-            self.store.step_started(id, &step.id, &input_hash(&step, &input))?;
+            self.store
+                .step_started(id, &step.id, &input_hash(&step, &input))?;
             phases[i] = Phase::Running;
             let journal = ChannelJournal {
                 step: i,
@@ -388,7 +452,13 @@ impl Engine {
                 }
                 reply_with(reply, result)
             }
-            Msg::AttemptFailed { step, attempt, error, retry_in, reply } => {
+            Msg::AttemptFailed {
+                step,
+                attempt,
+                error,
+                retry_in,
+                reply,
+            } => {
                 let s = &self.plan.steps[step];
                 let result = self.store.attempt_failed(id, &s.id, &error);
                 self.emit(RunEvent::AttemptFailed {
@@ -399,13 +469,25 @@ impl Engine {
                 });
                 reply_with(reply, result)
             }
-            Msg::RecordIntent { step, attempt, operation, request, reply } => {
+            Msg::RecordIntent {
+                step,
+                attempt,
+                operation,
+                request,
+                reply,
+            } => {
                 let s = &self.plan.steps[step].id;
-                reply_with(reply, self.store.record_intent(id, s, attempt, &operation, &request))
+                reply_with(
+                    reply,
+                    self.store
+                        .record_intent(id, s, attempt, &operation, &request),
+                )
             }
-            Msg::ResolveIntent { id: intent, outcome, reply } => {
-                reply_with(reply, self.store.resolve_intent(intent, outcome))
-            }
+            Msg::ResolveIntent {
+                id: intent,
+                outcome,
+                reply,
+            } => reply_with(reply, self.store.resolve_intent(intent, outcome)),
             Msg::OpenIntents { step, reply } => {
                 let s = &self.plan.steps[step].id;
                 reply_with(reply, self.store.open_intents(id, s))
@@ -415,7 +497,10 @@ impl Engine {
                 reply_with(reply, self.store.set_step_checkpoint(id, s, &data))
             }
             Msg::Progress { step, message } => {
-                self.emit(RunEvent::Progress { step: self.plan.steps[step].id.clone(), message });
+                self.emit(RunEvent::Progress {
+                    step: self.plan.steps[step].id.clone(),
+                    message,
+                });
                 Ok(())
             }
         }
@@ -449,18 +534,32 @@ async fn run_step(
     input: Value,
 ) -> Result<Value, StepFailure> {
     let Some(action) = registry.get(&step.step_type) else {
-        return Err(StepFailure::Input(format!("unknown step type `{}`", step.step_type)));
+        return Err(StepFailure::Input(format!(
+            "unknown step type `{}`",
+            step.step_type
+        )));
     };
     let deadline = step.deadline.map(|d| Instant::now() + d);
     let mut tries = 0;
     loop {
         tries += 1;
-        let attempt = journal.ask(|reply| Msg::AttemptStarted { step: journal.step, reply }).await?;
+        let attempt = journal
+            .ask(|reply| Msg::AttemptStarted {
+                step: journal.step,
+                reply,
+            })
+            .await?;
         journal.attempt.store(attempt, Ordering::SeqCst);
-        let ctx = StepContext { step_id: &step.id, attempt, client, journal };
+        let ctx = StepContext {
+            step_id: &step.id,
+            attempt,
+            client,
+            journal,
+        };
         let attempt_result = match deadline {
             Some(deadline) => {
-                match tokio::time::timeout_at(deadline.into(), action.run(ctx, input.clone())).await {
+                match tokio::time::timeout_at(deadline.into(), action.run(ctx, input.clone())).await
+                {
                     Ok(result) => result,
                     Err(_) => Err(StepFailure::Deadline(format!(
                         "step did not finish within its deadline of {}",
@@ -477,7 +576,9 @@ async fn run_step(
         if !failure.is_retryable() || tries >= step.retry.max_attempts {
             return Err(failure);
         }
-        let delay = step.retry.delay(tries, rand::random::<f64>(), failure.retry_after());
+        let delay = step
+            .retry
+            .delay(tries, rand::random::<f64>(), failure.retry_after());
         if deadline.is_some_and(|d| Instant::now() + delay >= d) {
             return Err(failure);
         }

@@ -71,7 +71,9 @@ impl ChannelJournal {
     ) -> Result<T, StepFailure> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?.map_err(|e| StepFailure::State(e.to_string()))
+        rx.await
+            .map_err(|_| closed())?
+            .map_err(|e| StepFailure::State(e.to_string()))
     }
 }
 
@@ -94,12 +96,25 @@ impl Journal for ChannelJournal {
         })
     }
 
-    fn resolve_intent(&self, id: i64, outcome: IntentOutcome) -> BoxFuture<'_, Result<(), StepFailure>> {
-        Box::pin(async move { self.ask(|reply| Msg::ResolveIntent { id, outcome, reply }).await })
+    fn resolve_intent(
+        &self,
+        id: i64,
+        outcome: IntentOutcome,
+    ) -> BoxFuture<'_, Result<(), StepFailure>> {
+        Box::pin(async move {
+            self.ask(|reply| Msg::ResolveIntent { id, outcome, reply })
+                .await
+        })
     }
 
     fn open_intents(&self) -> BoxFuture<'_, Result<Vec<Intent>, StepFailure>> {
-        Box::pin(async move { self.ask(|reply| Msg::OpenIntents { step: self.step, reply }).await })
+        Box::pin(async move {
+            self.ask(|reply| Msg::OpenIntents {
+                step: self.step,
+                reply,
+            })
+            .await
+        })
     }
 
     fn checkpoint(&self) -> Option<Value> {
@@ -108,7 +123,12 @@ impl Journal for ChannelJournal {
 
     fn save_checkpoint(&self, data: Value) -> BoxFuture<'_, Result<(), StepFailure>> {
         Box::pin(async move {
-            self.ask(|reply| Msg::SaveCheckpoint { step: self.step, data: data.clone(), reply }).await?;
+            self.ask(|reply| Msg::SaveCheckpoint {
+                step: self.step,
+                data: data.clone(),
+                reply,
+            })
+            .await?;
             if let Ok(mut c) = self.checkpoint.lock() {
                 *c = Some(data);
             }
@@ -117,6 +137,9 @@ impl Journal for ChannelJournal {
     }
 
     fn progress(&self, message: String) {
-        let _ = self.tx.try_send(Msg::Progress { step: self.step, message });
+        let _ = self.tx.try_send(Msg::Progress {
+            step: self.step,
+            message,
+        });
     }
 }

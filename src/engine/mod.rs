@@ -160,7 +160,10 @@ impl RunReport {
                     error: s.error.clone(),
                 })
                 .collect(),
-            outputs: run.outputs.clone().unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+            outputs: run
+                .outputs
+                .clone()
+                .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
         }
     }
 }
