@@ -219,7 +219,7 @@ impl Checker<'_> {
                         self.error(
                             "var-type",
                             format!(
-                                "`--var {name}={text}`: input `{name}` is declared `{declared}`; {msg}"
+                                "--var `{name}={text}`: {msg} (input `{name}` is declared `{declared}`)"
                             ),
                             at,
                         )
@@ -1010,7 +1010,7 @@ fn parse_var(text: &str, ty: Option<InputType>) -> Result<Value, String> {
             .trim()
             .parse::<i64>()
             .map(Value::from)
-            .map_err(|_| "expected an integer".to_owned()),
+            .map_err(|_| format!("`{text}` is not an integer")),
         Some(InputType::Number) => text
             .trim()
             .parse::<f64>()
@@ -1022,19 +1022,26 @@ fn parse_var(text: &str, ty: Option<InputType>) -> Result<Value, String> {
                     .parse::<i64>()
                     .map_or(Value::Number(n), Value::from)
             })
-            .ok_or_else(|| "expected a number".to_owned()),
+            .ok_or_else(|| format!("`{text}` is not a number")),
         Some(InputType::Boolean) => match text.trim() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err("expected `true` or `false`".to_owned()),
+            _ => Err(format!("`{text}` is not `true` or `false`")),
         },
         Some(ty @ (InputType::List | InputType::Object)) => {
-            let value: Value = serde_json::from_str(text)
-                .map_err(|e| format!("expected JSON {}: {e}", ty.as_str()))?;
+            let value: Value =
+                serde_json::from_str(text).map_err(|e| format!("the value is not JSON ({e})"))?;
             if type_matches(&value, ty) {
                 Ok(value)
             } else {
-                Err(format!("expected a JSON {}", ty.as_str()))
+                Err(format!(
+                    "the value is not a JSON {}",
+                    if ty == InputType::List {
+                        "list"
+                    } else {
+                        "object"
+                    }
+                ))
             }
         }
     }
