@@ -14,7 +14,7 @@ use super::{
     Diagnostic, Diagnostics, FieldKind, FieldSpec, Jitter, Location, Plan, PlanError, RetryPolicy,
     SourceFile, Step, StepCatalog, StepSchema, sha256_hex, suggestion,
 };
-use crate::template::{Reference, Template, TemplateValue};
+use crate::template::{Reference, Scope, Template, TemplateErrorKind, TemplateValue};
 
 /// Default timeout of one attempt.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,6 +42,7 @@ pub(super) fn check(
         catalog,
         diags,
         unresolved: HashSet::new(),
+        scope: Scope::default(),
     };
     let mut plan = checker.plan(file, vars);
     let mut diagnostics = checker.diags;
@@ -63,6 +64,9 @@ struct Checker<'a> {
     diags: Diagnostics,
     /// Declared inputs whose value could not be resolved (already reported).
     unresolved: HashSet<String>,
+    /// What templates can see before the run: resolved inputs, and placeholders for every
+    /// step's outputs.
+    scope: Scope,
 }
 
 /// Facts about the plan's steps that reference checks need.
@@ -144,6 +148,16 @@ impl Checker<'_> {
             index.types.insert(id.clone(), schema);
             index.ids.push(id.clone());
         }
+        self.scope = Scope::new(Value::Object(
+            inputs
+                .iter()
+                .map(|(k, (v, _))| (k.clone(), v.clone()))
+                .collect(),
+        ));
+        for id in &index.ids {
+            self.scope.set_unknown(id);
+        }
+
         let mut steps = Vec::with_capacity(file.steps.value.len());
         let mut seen = HashSet::new();
         for decl in &file.steps.value {
@@ -240,9 +254,14 @@ impl Checker<'_> {
                                 ty.as_str()
                             ),
                             location_of(default),
-                        );
+                        )
+                        .with_path_mut(format!("inputs.{name}.default"));
+                        // Templates using it are not checked further.
+                        self.unresolved.insert(name.clone());
+                        None
+                    } else {
+                        Some(value)
                     }
-                    Some(value)
                 }
                 (None, None) => {
                     self.error(
@@ -563,15 +582,72 @@ impl Checker<'_> {
     ) {
         let owner = step.map_or_else(|| "plan outputs".to_owned(), |s| format!("step `{s}`"));
         for (template, at, path) in templates {
+            let reported = self.diags.0.len();
+            self.reference_names(template, *at, path, step, &owner, index, inputs);
+            if self.diags.0.len() == reported {
+                self.render_check(template, *at, path, step, &owner);
+            }
+        }
+    }
+
+    /// Renders `template` as far as it can be known before the run, and reports what cannot
+    /// work: a filter, function or test that does not exist, or — for a template that uses
+    /// inputs only — any rendering error (undefined attribute, invalid operation, …).
+    fn render_check(
+        &mut self,
+        template: &Template,
+        at: Location,
+        path: &str,
+        step: Option<&str>,
+        owner: &str,
+    ) {
+        let Err(err) = template.render(&self.scope) else {
+            return;
+        };
+        if err.kind == TemplateErrorKind::UnknownName || self.is_static(template) {
+            let here = self.source.locate_in_scalar(at, template.source(), 0);
+            let d = self.error(
+                "template-render",
+                format!("{owner}: `{path}` cannot be rendered: {}", err.message),
+                here,
+            );
+            d.step = step.map(str::to_owned);
+            d.path = Some(path.to_owned());
+        }
+    }
+
+    /// True when a template uses resolved inputs only, so that it renders now exactly as it
+    /// will at run time.
+    fn is_static(&self, template: &Template) -> bool {
+        template.references().iter().all(|r| match &r.reference {
+            Reference::Input { name } => !self.unresolved.contains(name),
+            Reference::Inputs => self.unresolved.is_empty(),
+            _ => false,
+        })
+    }
+
+    /// Checks the names one template refers to.
+    #[allow(clippy::too_many_arguments)]
+    fn reference_names(
+        &mut self,
+        template: &Template,
+        at: Location,
+        path: &str,
+        step: Option<&str>,
+        owner: &str,
+        index: &StepIndex,
+        inputs: &IndexMap<String, (Value, Location)>,
+    ) {
+        {
             for located in template.references() {
                 let here = self
                     .source
-                    .locate_in_scalar(*at, template.source(), located.offset);
+                    .locate_in_scalar(at, template.source(), located.offset);
                 let report =
                     |this: &mut Self, code: &'static str, message: String, help: Option<String>| {
                         let d = this.error(code, message, here);
                         d.step = step.map(str::to_owned);
-                        d.path = Some(path.clone());
+                        d.path = Some(path.to_owned());
                         d.help = help;
                     };
                 match located.reference {
@@ -784,102 +860,134 @@ impl Checker<'_> {
         schema: &StepSchema,
         step: &str,
     ) {
-        let shown = display_path(spec.path);
-        // Templates are checked when rendered (and broken ones are reported already); only
-        // literal values are checked here.
-        if let YamlValue::String(s) = &value.value
-            && !Template::parse(s).is_ok_and(|t| t.is_literal())
-        {
-            return;
-        }
-        let at = location_of(value);
-        let wrong_kind = match (spec.kind, &value.value) {
-            (FieldKind::Any, _) => false,
-            (FieldKind::String | FieldKind::Duration, YamlValue::String(_)) => false,
-            (FieldKind::Integer, YamlValue::Number(n)) => !(n.is_i64() || n.is_u64()),
-            (FieldKind::Bool, YamlValue::Bool(_)) => false,
-            (FieldKind::List, YamlValue::List(_)) => false,
-            (FieldKind::Object, YamlValue::Map(_)) => false,
-            _ => true,
+        let field = Field {
+            spec,
+            schema,
+            step,
+            at: location_of(value),
+            origin: None,
         };
-        if wrong_kind {
-            self.error(
-                "field-type",
-                format!(
-                    "step `{step}` ({}): `{shown}` must be {}, not {}",
-                    schema.name,
-                    spec.kind.describe(),
-                    value.value.describe()
-                ),
-                at,
-            )
-            .with_step(step)
-            .with_path_mut(format!("with.{shown}"));
+        match &value.value {
+            YamlValue::String(s) => match Template::parse(s) {
+                Ok(t) if t.is_literal() => self.check_scalar(&Value::String(s.clone()), &field),
+                // A template that uses inputs only is known now: check what it renders to
+                // (errors rendering it are reported with the template's references).
+                Ok(t) if self.is_static(&t) => {
+                    if let Ok(rendered) = t.render(&self.scope) {
+                        let at = self.source.inside_quotes(field.at);
+                        self.check_scalar(
+                            &rendered,
+                            &Field {
+                                at,
+                                origin: Some(s),
+                                ..field
+                            },
+                        );
+                    }
+                }
+                // Known only at run time, or already reported as a syntax error.
+                Ok(_) | Err(_) => {}
+            },
+            YamlValue::Map(_) | YamlValue::List(_) => {
+                if self.check_kind(&value.value.to_json(), &field) {
+                    self.check_node(value, spec.path, schema, step);
+                }
+            }
+            other => self.check_scalar(&other.to_json(), &field),
+        }
+    }
+
+    /// Reports a value of the wrong kind; true when the kind fits.
+    fn check_kind(&mut self, value: &Value, field: &Field<'_>) -> bool {
+        let fits = match field.spec.kind {
+            FieldKind::Any => true,
+            FieldKind::String | FieldKind::Duration => value.is_string(),
+            FieldKind::Integer => value.is_i64() || value.is_u64(),
+            FieldKind::Bool => value.is_boolean(),
+            FieldKind::List => value.is_array(),
+            FieldKind::Object => value.is_object(),
+        };
+        if !fits {
+            let message = format!(
+                "{} must be {}, not {}{}",
+                field.name(),
+                field.spec.kind.describe(),
+                describe_json(value),
+                field.from()
+            );
+            self.field_error("field-type", message, field);
+        }
+        fits
+    }
+
+    /// Checks a scalar (or a rendered value) against the field's kind and value rules.
+    fn check_scalar(&mut self, value: &Value, field: &Field<'_>) {
+        if !self.check_kind(value, field) {
             return;
         }
-        match &value.value {
-            YamlValue::String(s) => {
+        let spec = field.spec;
+        match value {
+            Value::String(s) if s.is_empty() && spec.required && spec.name_max_len.is_none() => {
+                let message = format!("{} is empty{}", field.name(), field.from());
+                self.field_error("field-value", message, field);
+            }
+            Value::String(s) => {
                 if !spec.one_of.is_empty() && !spec.one_of.contains(&s.as_str()) {
                     let hint = suggestion(s, spec.one_of.iter().copied());
-                    self.error(
-                        "field-value",
-                        format!(
-                            "step `{step}` ({}): `{shown}` is `{s}`, not one of {}{hint}",
-                            schema.name,
-                            join_code(spec.one_of)
-                        ),
-                        at,
-                    )
-                    .with_step(step)
-                    .with_path_mut(format!("with.{shown}"));
+                    let message = format!(
+                        "{} is `{s}`{}, not one of {}{hint}",
+                        field.name(),
+                        field.from(),
+                        join_code(spec.one_of)
+                    );
+                    self.field_error("field-value", message, field);
                 }
                 if let Some(max) = spec.name_max_len
                     && !is_cbr_name(s, max)
                 {
-                    self.error(
-                        "field-value",
-                        format!(
-                            "step `{step}` ({}): `{shown}` is `{s}`; it must be 1 to {max} letters, digits, `_` or `-`",
-                            schema.name
-                        ),
-                        at,
-                    )
-                    .with_step(step)
-                    .with_path_mut(format!("with.{shown}"));
+                    let message = format!(
+                        "{} is `{s}`{}; it must be 1 to {max} letters, digits, `_` or `-`",
+                        field.name(),
+                        field.from()
+                    );
+                    self.field_error("field-value", message, field);
                 }
-                if spec.kind == FieldKind::Duration
-                    && let Err(msg) = parse_duration(s)
-                {
-                    self.error(
-                        "duration",
-                        format!(
-                            "step `{step}` ({}): `{shown}` is not a duration: {msg}",
-                            schema.name
-                        ),
-                        at,
-                    )
-                    .with_step(step)
-                    .with_path_mut(format!("with.{shown}"));
+                if spec.kind == FieldKind::Duration {
+                    let problem = match parse_duration(s) {
+                        Ok(d) if d.is_zero() => Some("it must be longer than zero".to_owned()),
+                        Ok(_) => None,
+                        Err(msg) => Some(msg),
+                    };
+                    if let Some(problem) = problem {
+                        let message = format!(
+                            "{} is not a duration{}: {problem}",
+                            field.name(),
+                            field.from()
+                        );
+                        self.field_error("duration", message, field);
+                    }
                 }
             }
-            YamlValue::Number(n) => {
+            Value::Number(n) => {
                 if let (Some((min, max)), Some(v)) = (spec.range, n.as_i64())
                     && !(min..=max).contains(&v)
                 {
-                    self.error(
-                        "field-range",
-                        format!("step `{step}` ({}): `{shown}` is {v}; it must be between {min} and {max}", schema.name),
-                        at,
-                    )
-                    .with_step(step)
-                    .with_path_mut(format!("with.{shown}"));
+                    let message = format!(
+                        "{} is {v}{}; it must be between {min} and {max}",
+                        field.name(),
+                        field.from()
+                    );
+                    self.field_error("field-range", message, field);
                 }
-            }
-            YamlValue::Map(_) | YamlValue::List(_) => {
-                self.check_node(value, spec.path, schema, step)
             }
             _ => {}
         }
+    }
+
+    fn field_error(&mut self, code: &'static str, message: String, field: &Field<'_>) {
+        self.error(code, message, field.at)
+            .with_step(field.step)
+            .with_path_mut(format!("with.{}", field.spec.path));
     }
 
     /// Reports every dependency cycle, naming the whole path.
@@ -912,6 +1020,48 @@ impl Checker<'_> {
             .with_step(&step.id)
             .help = Some("remove one of these references or `depends_on` entries".to_owned());
         }
+    }
+}
+
+/// A `with` field being checked, and where its value comes from.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    spec: &'a FieldSpec,
+    schema: &'a StepSchema,
+    step: &'a str,
+    at: Location,
+    /// The template the value was rendered from, if it was.
+    origin: Option<&'a str>,
+}
+
+impl Field<'_> {
+    /// "step `vault` (create_vault): `billing.size`".
+    fn name(&self) -> String {
+        format!(
+            "step `{}` ({}): `{}`",
+            self.step, self.schema.name, self.spec.path
+        )
+    }
+
+    /// " (from `{{ inputs.size }}`)" for a rendered value.
+    fn from(&self) -> String {
+        self.origin
+            .map_or_else(String::new, |t| format!(" (from `{}`)", t.trim()))
+    }
+}
+
+/// A JSON value's kind with its value when short, for messages.
+fn describe_json(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("the boolean `{b}`"),
+        Value::Number(n) => format!("the number `{n}`"),
+        Value::String(s) if s.chars().count() <= 40 && !s.contains('\n') => {
+            format!("the string `{s}`")
+        }
+        Value::String(_) => "a string".to_owned(),
+        Value::Array(_) => "a list".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
     }
 }
 

@@ -23,15 +23,29 @@ pub use value::{RenderError, TemplateValue};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct TemplateError {
+    /// What kind of problem it is.
+    pub kind: TemplateErrorKind,
     /// Lower-case description of the problem.
     pub message: String,
     /// Byte offset in the template's source where the problem is, when known.
     pub offset: Option<usize>,
 }
 
+/// Kinds of template errors, by when they can be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateErrorKind {
+    /// The template does not parse.
+    Syntax,
+    /// It uses a filter, function or test that does not exist, whatever the values.
+    UnknownName,
+    /// Rendering failed with these values (undefined value, invalid operation, …).
+    Render,
+}
+
 impl TemplateError {
     fn new(message: String) -> Self {
         Self {
+            kind: TemplateErrorKind::Render,
             message,
             offset: None,
         }
@@ -40,19 +54,33 @@ impl TemplateError {
     /// A syntax error of `text`, which starts at byte `base` of the template's source.
     fn syntax(err: &minijinja::Error, base: usize) -> Self {
         let mut e = Self::from_jinja(err);
+        e.kind = TemplateErrorKind::Syntax;
         e.offset = err.range().map(|r| base + r.start);
         e
     }
 
     fn from_jinja(err: &minijinja::Error) -> Self {
-        let mut message = match err.detail() {
-            Some(detail) => format!("{}: {detail}", kind_text(err.kind())),
-            None => kind_text(err.kind()).to_owned(),
+        use minijinja::ErrorKind as K;
+        let mut message = match (err.kind(), err.detail()) {
+            // The detail already says it: "filter uper is unknown".
+            (K::UnknownFilter | K::UnknownFunction | K::UnknownTest, Some(detail)) => {
+                detail.to_owned()
+            }
+            (kind, Some(detail)) => format!("{}: {detail}", kind_text(kind)),
+            (kind, None) => kind_text(kind).to_owned(),
         };
         if let Some(line) = err.line().filter(|l| *l > 1) {
             message.push_str(&format!(" (template line {line})"));
         }
+        let kind = match err.kind() {
+            K::SyntaxError => TemplateErrorKind::Syntax,
+            K::UnknownFilter | K::UnknownFunction | K::UnknownTest => {
+                TemplateErrorKind::UnknownName
+            }
+            _ => TemplateErrorKind::Render,
+        };
         Self {
+            kind,
             message,
             offset: None,
         }
@@ -447,6 +475,28 @@ mod tests {
         assert_eq!(err.offset, Some(15), "{err:?}"); // the dangling `+`
         let err = Template::parse("a {{ inputs.x }} {% if %}").unwrap_err();
         assert!(err.offset.is_some_and(|o| o >= 17), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_filters_are_told_apart_from_value_errors() {
+        let t = Template::parse("{{ inputs.name | uper }}").unwrap();
+        assert_eq!(
+            t.render(&scope()).unwrap_err().kind,
+            TemplateErrorKind::UnknownName
+        );
+        let t = Template::parse("{{ inputs.nope }}").unwrap();
+        assert_eq!(
+            t.render(&scope()).unwrap_err().kind,
+            TemplateErrorKind::Render
+        );
+        // A filter applied to a run-time value still names the unknown filter.
+        let mut scope = Scope::new(json!({}));
+        scope.set_unknown("vault");
+        let t = Template::parse("x-{{ steps.vault.outputs.id | uper }}").unwrap();
+        assert_eq!(
+            t.render(&scope).unwrap_err().kind,
+            TemplateErrorKind::UnknownName
+        );
     }
 
     #[test]
