@@ -10,6 +10,7 @@ pub mod emulator_cmd;
 mod inspect;
 mod output;
 mod run_cmd;
+mod steps_cmd;
 mod validate_cmd;
 
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ Examples:
   cbrflow validate plans/backup-ecs.yaml            check a plan, report every mistake
   cbrflow resume --last                             continue the last run where it stopped
   cbrflow status --last                             per-step state of the last run
+  cbrflow steps create_vault                        the fields and outputs of a step type
 
 Exit codes: 0 succeeded, 1 run failed (resumable), 2 invalid plan or usage,
 3 state conflict (run held by another process, state unreadable).
@@ -105,6 +107,8 @@ pub enum Command {
     Runs(inspect::RunsArgs),
     /// Print a plan's step graph (DOT or Mermaid).
     Graph(validate_cmd::GraphArgs),
+    /// List the step types, or show one type's `with` fields and outputs.
+    Steps(steps_cmd::StepsArgs),
     /// Run the CBR emulator (a simulated CBR v3 service) standalone.
     Emulator(emulator_cmd::EmulatorArgs),
 }
@@ -155,6 +159,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Resume(args) => run_cmd::resume(args, &state_dir).await,
         Command::Validate(args) => validate_cmd::validate(&args),
         Command::Graph(args) => validate_cmd::graph(&args),
+        Command::Steps(args) => steps_cmd::steps(&args),
         Command::Status(args) => inspect::status(&args, &state_dir),
         Command::Runs(args) => inspect::runs(&args, &state_dir),
         Command::Emulator(args) => {

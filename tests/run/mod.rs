@@ -251,3 +251,45 @@ async fn a_broken_plan_is_refused_before_any_request() {
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     emu.stop().await;
 }
+
+#[tokio::test]
+async fn steps_lists_the_types_and_explains_one() {
+    let mut cli = Cbrflow::new();
+    let out = cli.args(["steps"]).run().await;
+    out.assert_code(0);
+    for t in [
+        "create_vault",
+        "add_resources",
+        "create_checkpoint",
+        "await_checkpoint",
+    ] {
+        assert!(out.stdout.contains(t), "{}", out.stdout);
+    }
+    let out = cli
+        .args(["steps", "create_vault", "--output", "json"])
+        .run()
+        .await;
+    out.assert_code(0);
+    let schema = &out.json()[0];
+    let size = schema["with"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "billing.size")
+        .unwrap();
+    assert_eq!(size["required"], true);
+    assert_eq!(size["range"], serde_json::json!([1, 10_485_760]));
+    assert!(
+        schema["outputs"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("id"))
+    );
+    let out = cli.args(["steps", "create_vaul"]).run().await;
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("did you mean `create_vault`"),
+        "{}",
+        out.stderr
+    );
+}
