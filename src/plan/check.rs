@@ -16,6 +16,9 @@ use super::{
 };
 use crate::template::{Reference, Scope, Template, TemplateErrorKind, TemplateValue};
 
+/// Most "did you mean" searches over a plan's step ids and inputs.
+const MAX_HINTS: usize = 100;
+
 /// Default timeout of one attempt.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -43,6 +46,7 @@ pub(super) fn check(
         diags,
         unresolved: HashSet::new(),
         scope: Scope::default(),
+        hints_left: MAX_HINTS,
     };
     let mut plan = checker.plan(file, vars);
     let mut diagnostics = checker.diags;
@@ -67,6 +71,9 @@ struct Checker<'a> {
     /// What templates can see before the run: resolved inputs, and placeholders for every
     /// step's outputs.
     scope: Scope,
+    /// How many more "did you mean" searches over step ids and inputs may run; each is linear
+    /// in the plan, so a plan with thousands of broken references stays fast.
+    hints_left: usize,
 }
 
 /// Facts about the plan's steps that reference checks need.
@@ -469,7 +476,7 @@ impl Checker<'_> {
                 .with_step(&id)
                 .help = Some("remove it from `depends_on`".to_owned());
             } else if !index.types.contains_key(&dep.value) {
-                let hint = suggestion(&dep.value, index.ids.iter().map(String::as_str));
+                let hint = self.hint(&dep.value, index.ids.iter().map(String::as_str));
                 self.error(
                     "unknown-dependency",
                     format!(
@@ -654,7 +661,7 @@ impl Checker<'_> {
                     Reference::Input { name } => {
                         if !inputs.contains_key(&name) && !self.input_declared_but_unresolved(&name)
                         {
-                            let hint = suggestion(&name, inputs.keys().map(String::as_str));
+                            let hint = self.hint(&name, inputs.keys().map(String::as_str));
                             report(
                                 self,
                                 "unknown-input",
@@ -684,8 +691,7 @@ impl Checker<'_> {
                         }
                         match index.types.get(&target) {
                             None => {
-                                let hint =
-                                    suggestion(&target, index.ids.iter().map(String::as_str));
+                                let hint = self.hint(&target, index.ids.iter().map(String::as_str));
                                 report(
                                     self,
                                     "unknown-step",
@@ -755,6 +761,15 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// `" (did you mean `x`?)"` for a name among many candidates, while the budget lasts.
+    fn hint<'c>(&mut self, name: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+        if self.hints_left == 0 {
+            return String::new();
+        }
+        self.hints_left -= 1;
+        suggestion(name, candidates)
     }
 
     fn input_declared_but_unresolved(&self, name: &str) -> bool {

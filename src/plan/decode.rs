@@ -3,6 +3,8 @@
 //! stopping at the first. What cannot be decoded is left out (or given a neutral stand-in) so
 //! that [`super::check`] can go on and report the plan's other mistakes in the same pass.
 
+use std::collections::HashMap;
+
 use serde_saphyr::Spanned;
 
 use super::model::{DefaultsDecl, InputDecl, InputType, JitterDecl, PlanFile, RetryDecl, StepDecl};
@@ -527,9 +529,10 @@ impl Decoder<'_> {
             entries: Vec::new(),
             at: location_of(node),
         };
+        let repeated = repeated_keys(entries);
         for (i, (key, value)) in entries.iter().enumerate() {
-            if entries[..i].iter().any(|(k, _)| k.value == key.value) {
-                self.duplicate(entries, key, place);
+            if let Some(&first) = repeated.get(&i) {
+                self.duplicate(key, first, place);
             } else if known.contains(&key.value.as_str()) {
                 fields.entries.push((key.value.as_str(), value));
             } else {
@@ -547,18 +550,8 @@ impl Decoder<'_> {
         Some(fields)
     }
 
-    /// Reports `key` as a repetition of an earlier key of the same mapping.
-    fn duplicate(
-        &mut self,
-        entries: &[(Spanned<String>, Spanned<YamlValue>)],
-        key: &Spanned<String>,
-        place: &Place,
-    ) {
-        let first = entries
-            .iter()
-            .find(|(k, _)| k.value == key.value)
-            .map(|(k, _)| location_of(k))
-            .unwrap_or_default();
+    /// Reports `key` as a repetition of a key first set at `first` in the same mapping.
+    fn duplicate(&mut self, key: &Spanned<String>, first: Location, place: &Place) {
         self.report(
             "duplicate-key",
             format!(
@@ -584,12 +577,12 @@ impl Decoder<'_> {
     ) -> Vec<(&'t Spanned<String>, &'t Spanned<YamlValue>)> {
         match &node.value {
             YamlValue::Map(entries) => {
-                let mut out: Vec<(&Spanned<String>, &Spanned<YamlValue>)> = Vec::new();
-                for (k, v) in entries {
-                    if out.iter().any(|(seen, _)| seen.value == k.value) {
-                        self.duplicate(entries, k, place);
-                    } else {
-                        out.push((k, v));
+                let repeated = repeated_keys(entries);
+                let mut out = Vec::with_capacity(entries.len());
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    match repeated.get(&i) {
+                        Some(&first) => self.duplicate(k, first, place),
+                        None => out.push((k, v)),
                     }
                 }
                 out
@@ -615,17 +608,16 @@ impl Decoder<'_> {
     fn free_form(&mut self, node: &Spanned<YamlValue>, place: &Place, path: &str) {
         match &node.value {
             YamlValue::Map(entries) => {
+                let repeated = repeated_keys(entries);
                 for (i, (key, value)) in entries.iter().enumerate() {
                     let inner = format!("{path}.{}", key.value);
-                    if let Some((first, _)) =
-                        entries[..i].iter().find(|(k, _)| k.value == key.value)
-                    {
+                    if let Some(&first) = repeated.get(&i) {
                         self.report(
                             "duplicate-key",
                             format!(
                                 "duplicate key `{inner}` in {}; it is first set {}",
                                 place.name,
-                                where_first(location_of(first), location_of(key))
+                                where_first(first, location_of(key))
                             ),
                             location_of(key),
                             place,
@@ -778,6 +770,25 @@ impl Decoder<'_> {
             }
         }
     }
+}
+
+/// The entries of a mapping whose key was already used by an earlier entry (by index), each
+/// with the location of the first use. Linear, so that a hostile mapping of 100,000 keys
+/// costs no more than reading it.
+fn repeated_keys(entries: &[(Spanned<String>, Spanned<YamlValue>)]) -> HashMap<usize, Location> {
+    let mut first: HashMap<&str, Location> = HashMap::with_capacity(entries.len());
+    let mut repeated = HashMap::new();
+    for (i, (key, _)) in entries.iter().enumerate() {
+        match first.get(key.value.as_str()) {
+            Some(&at) => {
+                repeated.insert(i, at);
+            }
+            None => {
+                first.insert(&key.value, location_of(key));
+            }
+        }
+    }
+    repeated
 }
 
 /// "at line 3", or "at line 3, column 9" when the repetition is on the same line.

@@ -51,21 +51,37 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The file's text.
     pub text: String,
+    /// Byte offset where each line starts, so that a snippet costs O(1) per diagnostic.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     /// Wraps a path and its text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .filter(|&start| start < text.len())
+            .collect();
         Self {
             path: path.into(),
-            text: text.into(),
+            text,
+            line_starts,
         }
     }
 
     /// The text of a 1-based line, without its line break.
     pub fn line(&self, line: u32) -> Option<&str> {
         let index = usize::try_from(line).ok()?.checked_sub(1)?;
-        self.text.lines().nth(index)
+        let start = *self.line_starts.get(index)?;
+        let end = self
+            .line_starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let text = &self.text[start..end];
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        Some(text.strip_suffix('\r').unwrap_or(text))
     }
 
     /// The path for display.
@@ -263,6 +279,10 @@ fn snippet_window(line: &str, column: usize) -> (String, usize) {
     (shown, caret)
 }
 
+/// Most diagnostics the text rendering shows; a plan with more problems than this is
+/// usually wrong in one systematic way, and the first ones say how.
+pub const MAX_RENDERED: usize = 50;
+
 /// Every problem found in a plan, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
@@ -295,12 +315,19 @@ impl Diagnostics {
         });
     }
 
-    /// Renders all diagnostics followed by a summary line.
+    /// Renders the diagnostics (at most [`MAX_RENDERED`] of them) followed by a summary line.
     pub fn render(&self, source: &SourceFile) -> String {
         let mut out = String::new();
-        for d in &self.0 {
+        for d in self.0.iter().take(MAX_RENDERED) {
             out.push_str(&d.render(source));
             out.push('\n');
+        }
+        if self.0.len() > MAX_RENDERED {
+            let _ = writeln!(
+                out,
+                "… and {} more (`--output json` lists every one)\n",
+                self.0.len() - MAX_RENDERED
+            );
         }
         let errors = self.error_count();
         if errors > 0 {
@@ -415,6 +442,34 @@ mod tests {
         assert_eq!(
             src.locate_in_scalar(Location::new(1, 4), "x {{ y }}", 99),
             Location::new(1, 5)
+        );
+    }
+
+    #[test]
+    fn lines_are_found_by_number() {
+        let src = SourceFile::new("p.yaml", "a\r\nbb\n\nccc");
+        assert_eq!(src.line(1), Some("a"));
+        assert_eq!(src.line(2), Some("bb"));
+        assert_eq!(src.line(3), Some(""));
+        assert_eq!(src.line(4), Some("ccc"));
+        assert_eq!(src.line(5), None);
+        assert_eq!(src.line(0), None);
+        assert_eq!(SourceFile::new("p.yaml", "").line(1), None);
+    }
+
+    #[test]
+    fn text_rendering_is_capped() {
+        let src = SourceFile::new("p.yaml", "a: 1\n");
+        let mut diags = Diagnostics::default();
+        for _ in 0..MAX_RENDERED + 7 {
+            diags.push(Diagnostic::error("x", "bad").at(Location::new(1, 1)));
+        }
+        let text = diags.render(&src);
+        assert_eq!(text.matches("error: bad").count(), MAX_RENDERED);
+        assert!(text.contains("… and 7 more"), "{text}");
+        assert!(
+            text.contains(&format!("has {} problems", MAX_RENDERED + 7)),
+            "{text}"
         );
     }
 

@@ -147,3 +147,44 @@ fn truncated_and_mangled_plans_never_panic() {
         }
     }
 }
+
+/// Wide and long plans: checking stays linear, and the text report stays readable.
+#[tokio::test]
+async fn thousands_of_mistakes_are_reported_quickly_and_capped() {
+    let cli = Cbrflow::new();
+    let steps: String = (0..20_000)
+        .map(|i| {
+            format!("  - {{ id: s{i}, type: await_checkpoint, depends_on: [t{i}], with: {{ checkpoint_id: x }} }}\n")
+        })
+        .collect();
+    let plan = cli.write(
+        "long.yaml",
+        &format!("version: 1\nname: long\nsteps:\n{steps}"),
+    );
+    let out = validate_bounded(&cli, &plan).await;
+    out.assert_code(2);
+    assert!(out.stderr.contains("has 20000 problems"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("… and 19950 more (`--output json` lists every one)"),
+        "{}",
+        out.stderr
+    );
+
+    let keys: String = (0..50_000).map(|i| format!("      k{i}: {i}\n")).collect();
+    let text = format!(
+        "version: 1\nname: wide\nsteps:\n  - id: a\n    type: await_checkpoint\n    with:\n      checkpoint_id: x\n{keys}"
+    );
+    let plan = cli.write("wide.yaml", &text);
+    let out = validate_bounded(&cli, &plan).await;
+    out.assert_code(2);
+    assert!(out.stderr.contains("has 50000 problems"), "{}", out.stderr);
+
+    let outputs: String = (0..100_000).map(|i| format!("  k{i}: {i}\n")).collect();
+    let text = format!(
+        "version: 1\nname: wide\noutputs:\n{outputs}steps:\n  - {{ id: a, type: await_checkpoint, with: {{ checkpoint_id: x }} }}\n"
+    );
+    let plan = cli.write("wide-ok.yaml", &text);
+    let out = validate_bounded(&cli, &plan).await;
+    out.assert_code(0);
+}
