@@ -166,12 +166,17 @@ pub fn dry_run(plan: &Plan, registry: &Registry, format: OutputFormat) -> Result
             print!("{out}");
         }
         OutputFormat::Json => {
-            let level_of = |i: usize| levels.iter().position(|l| l.contains(&i)).unwrap_or(0);
+            let mut level_of = vec![0; plan.steps.len()];
+            for (n, level) in levels.iter().enumerate() {
+                for &i in level {
+                    level_of[i] = n;
+                }
+            }
             let steps: Vec<Value> = plan
                 .steps
                 .iter()
                 .enumerate()
-                .map(|(i, step)| requests[i].to_json(step, level_of(i)))
+                .map(|(i, step)| requests[i].to_json(step, level_of[i]))
                 .collect();
             let report = json!({
                 "plan": plan.name,

@@ -454,12 +454,13 @@ impl Checker<'_> {
         };
 
         let mut needs: Vec<String> = Vec::new();
+        let mut needed: HashSet<String> = HashSet::new();
         with.visit_templates(&mut |t| {
             for r in t.references() {
                 if let Reference::StepOutput { step, .. } = r.reference
                     && index.types.contains_key(&step)
                     && step != id
-                    && !needs.contains(&step)
+                    && needed.insert(step.clone())
                 {
                     needs.push(step);
                 }
@@ -486,7 +487,7 @@ impl Checker<'_> {
                     at,
                 )
                 .with_step(&id);
-            } else if !needs.contains(&dep.value) {
+            } else if needed.insert(dep.value.clone()) {
                 needs.push(dep.value.clone());
             }
         }
