@@ -9,9 +9,10 @@ use cbrflow::steps::Registry;
 
 use crate::util::{Cbrflow, Output, repo};
 
-/// Address space the checker may use for a hostile file (`ulimit -v`, in KiB): far below what
-/// expanding an alias bomb or materialising a 100 MB plan would take.
-const MEMORY_LIMIT_KIB: u64 = 1024 * 1024;
+/// Address space the checker may use for a hostile file (`ulimit -v`, in KiB): room for the
+/// runtime's thread reservations, far below the tens of gigabytes that expanding the alias
+/// bomb below would take.
+const MEMORY_LIMIT_KIB: u64 = 2 * 1024 * 1024;
 /// Wall time a refusal may take (a debug build on a slow machine included).
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 
