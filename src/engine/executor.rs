@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::journal::{ChannelJournal, Msg};
+use super::ready::ReadyQueue;
 use super::{EngineError, RunEvent, RunReport};
 use crate::cbr::CbrClient;
 use crate::graph::StepGraph;
@@ -256,12 +257,18 @@ impl Engine {
         let mut fatal: Option<StateError> = None;
         let mut lease_tick = tokio::time::interval(self.options.lease_ttl / 3);
         lease_tick.tick().await;
+        let mut ready = ReadyQueue::new(
+            &self.graph,
+            |i| phases[i] == Phase::Succeeded,
+            |i| phases[i] == Phase::Pending,
+        );
 
         loop {
             if !failed && fatal.is_none() {
                 self.schedule(
                     id,
                     &mut phases,
+                    &mut ready,
                     &scope,
                     &checkpoints,
                     &tx,
@@ -294,6 +301,7 @@ impl Engine {
                         Ok(outputs) => {
                             self.store.step_succeeded(id, &step.id, &outputs)?;
                             phases[i] = Phase::Succeeded;
+                            ready.succeeded(&self.graph, i, |d| phases[d] == Phase::Pending);
                             let summary = self.registry.get(&step.step_type).and_then(|t| t.summary(&outputs));
                             scope.set_outputs(&step.id, outputs);
                             self.emit(RunEvent::StepSucceeded {
@@ -367,29 +375,22 @@ impl Engine {
         Ok(RunReport::from_records(&run, &steps))
     }
 
-    /// Starts every ready step while there is room.
+    /// Starts ready steps, in plan order, while there is room.
     #[allow(clippy::too_many_arguments)]
     fn schedule(
         &mut self,
         id: &RunId,
         phases: &mut [Phase],
+        ready: &mut ReadyQueue,
         scope: &Scope,
         checkpoints: &[Option<Value>],
         tx: &mpsc::Sender<Msg>,
         tasks: &mut JoinSet<TaskResult>,
         failed: &mut bool,
     ) -> Result<(), EngineError> {
-        for i in 0..phases.len() {
-            if tasks.len() >= self.options.concurrency || *failed {
-                break;
-            }
-            if phases[i] != Phase::Pending
-                || !self
-                    .graph
-                    .dependencies(i)
-                    .iter()
-                    .all(|&d| phases[d] == Phase::Succeeded)
-            {
+        while tasks.len() < self.options.concurrency && !*failed {
+            let Some(i) = ready.pop() else { break };
+            if phases[i] != Phase::Pending {
                 continue;
             }
             let step = self.plan.steps[i].clone();

@@ -7,6 +7,7 @@
 
 mod executor;
 mod journal;
+mod ready;
 
 use std::time::Duration;
 
