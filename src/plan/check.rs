@@ -588,8 +588,16 @@ impl Checker<'_> {
         index: &StepIndex,
         inputs: &IndexMap<String, (Value, Location)>,
     ) {
-        let owner = step.map_or_else(|| "plan outputs".to_owned(), |s| format!("step `{s}`"));
         for (template, at, path) in templates {
+            let owner = match step {
+                Some(s) => format!("step `{s}`"),
+                // `path` is `outputs.<name>` (possibly deeper); name the plan output.
+                None => {
+                    let name = path.strip_prefix("outputs.").unwrap_or(path);
+                    let name = name.split(['.', '[']).next().unwrap_or(name);
+                    format!("plan output `{name}`")
+                }
+            };
             let reported = self.diags.0.len();
             self.reference_names(template, *at, path, step, &owner, index, inputs);
             if self.diags.0.len() == reported {
