@@ -175,7 +175,7 @@ impl Engine {
                     record.step_type, step.step_type
                 ))
             } else if plan_changed {
-                match step.with.render(&scope) {
+                match step.with.render(&self.step_scope(step, &scope)) {
                     Ok(input) if Some(input_hash(step, &input)) == record.input_hash => None,
                     Ok(_) => Some("the plan changed its inputs".to_owned()),
                     Err(e) => Some(format!("its inputs no longer render ({e})")),
@@ -395,7 +395,7 @@ impl Engine {
             }
             let step = self.plan.steps[i].clone();
             // Inputs are rendered just before the step runs.
-            let input = match step.with.render(scope) {
+            let input = match step.with.render(&self.step_scope(&step, scope)) {
                 Ok(input) => input,
                 Err(e) => {
                     let error = StepError {
@@ -430,6 +430,19 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// The scope `step` renders in: the plan's inputs and the outputs of the steps it needs.
+    /// Rendering in the whole run's scope would convert every finished step's outputs for
+    /// every step, O(n) per step and O(n²) per run.
+    fn step_scope(&self, step: &Step, scope: &Scope) -> Scope {
+        let mut narrow = Scope::new(self.plan.inputs_json());
+        for need in &step.needs {
+            if let Some(outputs) = scope.outputs(need) {
+                narrow.set_outputs(need, outputs.clone());
+            }
+        }
+        narrow
     }
 
     /// Commits what a step task reports.
@@ -602,4 +615,43 @@ fn input_hash(step: &Step, input: &Value) -> String {
     text.push('\n');
     text.push_str(&input.to_string());
     sha256_hex(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cbr::auth::Auth;
+
+    #[test]
+    fn a_step_renders_with_the_inputs_and_the_outputs_of_the_steps_it_needs_only() {
+        let text = "version: 1\nname: t\ninputs:\n  size: { type: integer, default: 7 }\nsteps:\n\
+            - { id: a, type: create_vault, with: { name: a, billing: { consistent_level: crash_consistent, object_type: server, protect_type: backup, size: 1 }, resources: [] } }\n\
+            - { id: b, type: create_vault, with: { name: b, billing: { consistent_level: crash_consistent, object_type: server, protect_type: backup, size: 1 }, resources: [] } }\n\
+            - { id: c, type: create_vault, with: { name: c, description: \"{{ steps.a.outputs.id }}\", billing: { consistent_level: crash_consistent, object_type: server, protect_type: backup, size: \"{{ inputs.size }}\" }, resources: [] } }\n";
+        let registry = Arc::new(Registry::builtin());
+        let plan = crate::plan::parse_str("t.yaml", text, &[], registry.as_ref()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let client = CbrClient::new(
+            crate::cbr::http_client(),
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+            "p",
+            Auth::None,
+        );
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let store = crate::state::open(dir.path()).unwrap();
+        let engine = Engine::new(plan, registry, client, store, tx, RunOptions::default());
+
+        let mut scope = Scope::new(engine.plan.inputs_json());
+        scope.set_outputs("a", json!({"id": "vault-a"}));
+        scope.set_outputs("b", json!({"id": "vault-b"}));
+        let c = &engine.plan.steps[2];
+        let narrow = engine.step_scope(c, &scope);
+        assert_eq!(narrow.outputs("a"), Some(&json!({"id": "vault-a"})));
+        assert_eq!(narrow.outputs("b"), None, "b is not a dependency of c");
+        let input = c.with.render(&narrow).unwrap();
+        assert_eq!(input["description"], "vault-a");
+        assert_eq!(input["billing"]["size"], 7);
+    }
 }
