@@ -93,9 +93,10 @@ async fn reset(State(app): State<App>) -> Response {
     {
         let mut db = app.db();
         db.store = Store::default();
-        if let Err(err) = db.commit() {
-            return admin_error(StatusCode::INTERNAL_SERVER_ERROR, err.msg);
-        }
+        let _ = db.commit();
+    }
+    if let Err(err) = app.durable().await {
+        return admin_error(StatusCode::INTERNAL_SERVER_ERROR, err.msg);
     }
     app.faults().clear();
     app.log().clear();

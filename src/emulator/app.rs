@@ -1,10 +1,21 @@
 //! The state shared by the emulator's handlers: the store (with its data file), the
 //! inventory, fault rules, the request log and the simulated durations.
+//!
+//! Durability with a data file is a group commit: a handler changes the store in memory and
+//! calls [`Db::commit`], which only counts the change; [`durable_responses`] then holds the
+//! response until the data file holds every change made so far. One write covers all the
+//! changes that arrived while the previous write was in progress, so a burst of N mutations
+//! costs a few rewrites of the file instead of N — and still no response (to a change or to a
+//! read that could see one) leaves before the change is on disk. A write that fails turns the
+//! response into the service's internal error; the change stays in memory, as before.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
 
 use super::api_error::{ApiError, ErrorCode};
@@ -24,6 +35,11 @@ pub(crate) struct App {
 #[derive(Debug)]
 struct Inner {
     db: Mutex<Db>,
+    file: Option<DataFile>,
+    /// Taken by the one request writing the data file; holds the last version written.
+    writer: tokio::sync::Mutex<u64>,
+    /// The last version written, readable without waiting for a write in progress.
+    on_disk: AtomicU64,
     faults: Mutex<FaultSet>,
     log: Mutex<RequestLog>,
     inventory: Inventory,
@@ -52,8 +68,11 @@ impl App {
             inner: Arc::new(Inner {
                 db: Mutex::new(Db {
                     store: settings.store,
-                    file: settings.data_file,
+                    version: 0,
                 }),
+                file: settings.data_file,
+                writer: tokio::sync::Mutex::new(0),
+                on_disk: AtomicU64::new(0),
                 faults: Mutex::new(settings.faults),
                 log: Mutex::new(RequestLog::default()),
                 inventory: settings.inventory,
@@ -106,6 +125,47 @@ impl App {
         &self.inner.auth
     }
 
+    /// Waits until the data file holds every change committed so far (at once without a data
+    /// file, or when nothing is pending). The caller that finds no write in progress writes
+    /// the whole store once for everyone waiting; the others find their change on disk.
+    pub(crate) async fn durable(&self) -> Result<(), ApiError> {
+        let Some(file) = &self.inner.file else {
+            return Ok(());
+        };
+        let wanted = self.db().version;
+        if self.inner.on_disk.load(Ordering::Acquire) >= wanted {
+            return Ok(());
+        }
+        let mut written = self.inner.writer.lock().await;
+        if *written >= wanted {
+            return Ok(());
+        }
+        // Copy under the store's lock; serialize and write (with fsync) outside it, so that
+        // handlers keep running while the file is written.
+        let (store, version) = {
+            let db = self.db();
+            (db.store.clone(), db.version)
+        };
+        let file = file.clone();
+        let saved = tokio::task::spawn_blocking(move || file.save(&store))
+            .await
+            .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+        match saved {
+            Ok(()) => {
+                *written = version;
+                self.inner.on_disk.store(version, Ordering::Release);
+                Ok(())
+            }
+            Err(err) => {
+                tracing::error!("cannot write the emulator data file: {err}");
+                Err(ApiError::with_detail(
+                    ErrorCode::Unknown,
+                    "the data file could not be written",
+                ))
+            }
+        }
+    }
+
     /// Registers a request being handled; drop the guard when done.
     pub(crate) fn enter(&self) -> InFlightGuard {
         self.inner.in_flight.count.fetch_add(1, Ordering::SeqCst);
@@ -149,24 +209,102 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// The store together with the file it is persisted to.
+/// The store and a count of its changes.
 #[derive(Debug)]
 pub(crate) struct Db {
     /// The data.
     pub(crate) store: Store,
-    file: Option<DataFile>,
+    /// Changes committed since start; the data file holds those up to `App::on_disk`.
+    version: u64,
 }
 
 impl Db {
-    /// Persists the store after a change (no-op without a data file). A failure is the
-    /// service's internal error; the change stays in memory.
-    pub(crate) fn commit(&self) -> Result<(), ApiError> {
-        let Some(file) = &self.file else {
-            return Ok(());
-        };
-        file.save(&self.store).map_err(|err| {
-            tracing::error!("cannot write the emulator data file: {err}");
-            ApiError::with_detail(ErrorCode::Unknown, "the data file could not be written")
+    /// Records a change of the store. It reaches the data file before the response to the
+    /// request leaves (see [`durable_responses`]); a failed write is reported there.
+    pub(crate) fn commit(&mut self) -> Result<(), ApiError> {
+        self.version += 1;
+        Ok(())
+    }
+}
+
+/// Middleware for the CBR routes: holds each response until the changes it may reflect are
+/// in the data file ([`App::durable`]); a failed write answers the service's internal error.
+pub(crate) async fn durable_responses(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    match app.durable().await {
+        Ok(()) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::fault::FaultSet;
+
+    fn app(file: Option<DataFile>) -> App {
+        App::new(AppSettings {
+            store: Store::default(),
+            data_file: file,
+            faults: FaultSet::default(),
+            inventory: Inventory::builtin(),
+            backup_seconds: 0.0,
+            restore_seconds: 0.0,
+            auth: AuthConfig::default(),
         })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_change_is_in_the_file_when_durable_returns_also_in_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = DataFile::new(dir.path().join("data.json"));
+        let app = app(Some(file.clone()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let (app, file) = (app.clone(), file.clone());
+            tasks.spawn(async move {
+                let project = format!("p{i}");
+                {
+                    let mut db = app.db();
+                    db.store.project_mut(&project);
+                    db.commit().unwrap();
+                }
+                app.durable().await.unwrap();
+                assert!(
+                    file.load().unwrap().projects.contains_key(&project),
+                    "{project} not on disk"
+                );
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(file.load().unwrap().projects.len(), 64);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_an_error_and_a_later_write_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        // The data file's directory is a regular file: every write fails.
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, "").unwrap();
+        let app = app(Some(DataFile::new(blocker.join("data.json"))));
+        app.db().commit().unwrap();
+        let err = app.durable().await.unwrap_err();
+        assert!(err.msg.contains("could not be written"), "{}", err.msg);
+        std::fs::remove_file(&blocker).unwrap();
+        app.durable().await.unwrap();
+        assert!(blocker.join("data.json").exists());
+    }
+
+    #[tokio::test]
+    async fn without_a_data_file_nothing_waits() {
+        let app = app(None);
+        app.db().commit().unwrap();
+        app.durable().await.unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! The emulator's data file: the whole store as one JSON document, loaded at start and
 //! rewritten atomically (temporary file in the same directory, fsync, rename; mode 0600) after
-//! every change.
+//! changes — once per burst of changes, before any of them is acknowledged (see `app.rs`).
 
 use std::fs;
 use std::io::{self, Write};

@@ -212,6 +212,7 @@ fn router(app: &App) -> Router {
                 .put(policies::update)
                 .delete(policies::delete),
         )
+        .route_layer(from_fn_with_state(app.clone(), app::durable_responses))
         .route_layer(from_fn_with_state(app.clone(), gateway::authenticate))
         .with_state(app.clone());
     let api = cbr
