@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use super::app::App;
 use super::fault::rules_from_value;
 use super::query::QueryParams;
-use super::store::Store;
 
 /// The routes, to be nested under `/_emulator`.
 pub(crate) fn routes() -> Router<App> {
@@ -92,8 +91,7 @@ async fn clear_requests(State(app): State<App>) -> StatusCode {
 async fn reset(State(app): State<App>) -> Response {
     {
         let mut db = app.db();
-        db.store = Store::default();
-        let _ = db.commit();
+        db.reset();
     }
     if let Err(err) = app.durable().await {
         return admin_error(StatusCode::INTERNAL_SERVER_ERROR, err.msg);

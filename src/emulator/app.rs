@@ -3,11 +3,13 @@
 //!
 //! Durability with a data file is a group commit: a handler changes the store in memory and
 //! calls [`Db::commit`], which only counts the change; [`durable_responses`] then holds the
-//! response until the data file holds every change made so far. One write covers all the
-//! changes that arrived while the previous write was in progress, so a burst of N mutations
-//! costs a few rewrites of the file instead of N — and still no response (to a change or to a
-//! read that could see one) leaves before the change is on disk. A write that fails turns the
-//! response into the service's internal error; the change stays in memory, as before.
+//! response until the data file holds every change made so far. One write — a line of changed
+//! records appended to the journal and synced (see `data_file.rs`) — covers all the changes
+//! that arrived while the previous write was in progress, so a burst of N mutations costs a
+//! few small appends instead of N rewrites of the whole store, and still no response (to a
+//! change, or to a read that could see one) leaves before the change is on disk. A write that
+//! fails turns the response into the service's internal error; the change stays in memory and
+//! the next write is a full snapshot, so nothing is left out of the file.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,7 +26,7 @@ use super::data_file::DataFile;
 use super::fault::FaultSet;
 use super::inventory::Inventory;
 use super::request_log::RequestLog;
-use super::store::Store;
+use super::store::{ChangeSet, Store};
 
 /// Handle to the emulator's shared state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -69,6 +71,7 @@ impl App {
                 db: Mutex::new(Db {
                     store: settings.store,
                     version: 0,
+                    snapshot_needed: false,
                 }),
                 file: settings.data_file,
                 writer: tokio::sync::Mutex::new(0),
@@ -140,16 +143,27 @@ impl App {
         if *written >= wanted {
             return Ok(());
         }
-        // Copy under the store's lock; serialize and write (with fsync) outside it, so that
-        // handlers keep running while the file is written.
-        let (store, version) = {
-            let db = self.db();
-            (db.store.clone(), db.version)
+        // Take the changes (or, rarely, a copy of the store) under the store's lock; serialize
+        // and write (with fsync) outside it, so that handlers keep running meanwhile.
+        let (write, version) = {
+            let mut db = self.db();
+            let write = if db.snapshot_needed || file.wants_snapshot() {
+                db.snapshot_needed = false;
+                db.store.forget_changes();
+                Write::Snapshot(Box::new(db.store.clone()))
+            } else {
+                Write::Changes(db.store.take_changes())
+            };
+            (write, db.version)
         };
         let file = file.clone();
-        let saved = tokio::task::spawn_blocking(move || file.save(&store))
-            .await
-            .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+        let saved = tokio::task::spawn_blocking(move || match write {
+            Write::Snapshot(store) => file.save(&store),
+            Write::Changes(changes) if changes.projects.is_empty() => Ok(()),
+            Write::Changes(changes) => file.append(&changes),
+        })
+        .await
+        .unwrap_or_else(|err| Err(std::io::Error::other(err)));
         match saved {
             Ok(()) => {
                 *written = version;
@@ -158,11 +172,36 @@ impl App {
             }
             Err(err) => {
                 tracing::error!("cannot write the emulator data file: {err}");
+                // The changes taken are not on disk: the next write saves everything.
+                self.db().snapshot_needed = true;
                 Err(ApiError::with_detail(
                     ErrorCode::Unknown,
                     "the data file could not be written",
                 ))
             }
+        }
+    }
+
+    /// At shutdown, after the last request: folds the journal into the snapshot so that the
+    /// data file is one self-contained document again.
+    pub(crate) async fn close(&self) {
+        let Some(file) = &self.inner.file else {
+            return;
+        };
+        let _written = self.inner.writer.lock().await;
+        let store = {
+            let mut db = self.db();
+            if !db.snapshot_needed && !file.has_journal() {
+                return;
+            }
+            db.snapshot_needed = false;
+            db.store.forget_changes();
+            db.store.clone()
+        };
+        let file = file.clone();
+        let saved = tokio::task::spawn_blocking(move || file.save(&store)).await;
+        if let Ok(Err(err)) | Err(err) = saved.map_err(std::io::Error::other) {
+            tracing::warn!("cannot compact the emulator data file at shutdown: {err}");
         }
     }
 
@@ -216,6 +255,8 @@ pub(crate) struct Db {
     pub(crate) store: Store,
     /// Changes committed since start; the data file holds those up to `App::on_disk`.
     version: u64,
+    /// The next write must save the whole store (it was replaced, or a write failed).
+    snapshot_needed: bool,
 }
 
 impl Db {
@@ -225,6 +266,19 @@ impl Db {
         self.version += 1;
         Ok(())
     }
+
+    /// Replaces the whole store with an empty one (a reset), to be saved as a snapshot.
+    pub(crate) fn reset(&mut self) {
+        self.store = Store::default();
+        self.snapshot_needed = true;
+        self.version += 1;
+    }
+}
+
+/// What one write of the data file saves.
+enum Write {
+    Snapshot(Box<Store>),
+    Changes(ChangeSet),
 }
 
 /// Middleware for the CBR routes: holds each response until the changes it may reflect are

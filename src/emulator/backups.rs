@@ -86,8 +86,7 @@ pub(crate) async fn show(
         .store
         .project(&project_id)
         .backups
-        .iter()
-        .find(|b| b.id == backup_id)
+        .get(&backup_id)
         .ok_or(ErrorCode::BackupNotFound)?;
     Ok(Json(json!({ "backup": backup_json(backup, Utc::now()) })).into_response())
 }
@@ -105,8 +104,7 @@ pub(crate) async fn delete(
     };
     let backup = project
         .backups
-        .iter()
-        .find(|b| b.id == backup_id)
+        .get(&backup_id)
         .ok_or(ErrorCode::BackupNotFound)?;
     let status = backup.status(now);
     if status != "available" {
@@ -154,8 +152,7 @@ pub(crate) async fn restore(
     };
     let backup = project
         .backups
-        .iter_mut()
-        .find(|b| b.id == backup_id)
+        .get_mut(&backup_id)
         .ok_or(ErrorCode::BackupNotFound)?;
     let status = backup.status(now);
     if status != "available" {

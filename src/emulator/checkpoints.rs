@@ -170,8 +170,7 @@ pub(crate) async fn show(
     let project = db.store.project(&project_id);
     let checkpoint = project
         .checkpoints
-        .iter()
-        .find(|c| c.id == checkpoint_id)
+        .get(&checkpoint_id)
         .ok_or(ErrorCode::CheckpointNotFound)?;
     Ok(
         Json(json!({ "checkpoint": project.checkpoint_json(checkpoint, Utc::now()) }))

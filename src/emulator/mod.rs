@@ -25,6 +25,7 @@ mod query;
 mod records;
 mod request_log;
 mod store;
+mod table;
 mod validate;
 mod vaults;
 
@@ -125,7 +126,7 @@ pub async fn serve(
 fn build_app(config: EmulatorConfig) -> Result<App, EmulatorError> {
     let data_file = config.data_file.map(DataFile::new);
     let store = match &data_file {
-        Some(file) => file.load()?,
+        Some(file) => file.recover()?,
         None => store::Store::default(),
     };
     let mut faults = FaultSet::default();
@@ -157,6 +158,7 @@ async fn run(
     .await?;
     // Handlers run detached from their connections; let them finish their changes.
     app.wait_idle(gateway::DRAIN_LIMIT).await;
+    app.close().await;
     Ok(())
 }
 

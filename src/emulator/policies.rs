@@ -202,7 +202,7 @@ pub(crate) async fn associate(
             "destination_vault_id is required for a replication policy",
         ));
     }
-    for other in project
+    for mut other in project
         .policies
         .iter_mut()
         .filter(|p| p.operation_type == operation_type)

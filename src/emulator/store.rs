@@ -1,7 +1,11 @@
 //! The emulated service's data, scoped by project id, and its rendering into the wire
 //! format of reference/cbr-models.md (statuses derived from timestamps at `now`).
+//!
+//! Records live in [`Table`]s: indexed by id, and remembering what changed so that the data
+//! file can append the changes ([`Store::take_changes`]) instead of rewriting everything.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,17 +15,27 @@ use super::clock::wire_time;
 use super::records::{
     BackupRecord, CheckpointRecord, PolicyRecord, VaultRecord, provider_for_resource,
 };
+use super::table::{Keyed, Table, TableChanges};
 
 /// The user id the emulated IAM reports for every caller (the seed's).
 pub(crate) const USER_ID: &str = "aa2999fa5ae640f28926f8fd79188934";
 
 /// All projects' data; this is what the data file holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Store {
     /// Format version of the data file.
     pub(crate) version: u32,
     /// Data per project id.
     pub(crate) projects: BTreeMap<String, ProjectData>,
+    /// Projects created since the last [`Store::take_changes`].
+    #[serde(skip)]
+    created: Vec<String>,
+}
+
+impl PartialEq for Store {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version && self.projects == other.projects
+    }
 }
 
 impl Default for Store {
@@ -29,16 +43,66 @@ impl Default for Store {
         Self {
             version: Self::VERSION,
             projects: BTreeMap::new(),
+            created: Vec::new(),
         }
     }
 }
 
-static EMPTY_PROJECT: ProjectData = ProjectData {
-    vaults: Vec::new(),
-    checkpoints: Vec::new(),
-    backups: Vec::new(),
-    policies: Vec::new(),
-};
+static EMPTY_PROJECT: LazyLock<ProjectData> = LazyLock::new(ProjectData::default);
+
+/// What changed in the store since the last [`Store::take_changes`]: one line of the data
+/// file's journal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ChangeSet {
+    /// Changes per project id (a project created without records has an empty entry).
+    pub(crate) projects: BTreeMap<String, ProjectChanges>,
+}
+
+/// What changed in one project.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ProjectChanges {
+    #[serde(default, skip_serializing_if = "TableChanges::is_empty")]
+    vaults: TableChanges<VaultRecord>,
+    #[serde(default, skip_serializing_if = "TableChanges::is_empty")]
+    checkpoints: TableChanges<CheckpointRecord>,
+    #[serde(default, skip_serializing_if = "TableChanges::is_empty")]
+    backups: TableChanges<BackupRecord>,
+    #[serde(default, skip_serializing_if = "TableChanges::is_empty")]
+    policies: TableChanges<PolicyRecord>,
+}
+
+impl ProjectChanges {
+    fn is_empty(&self) -> bool {
+        self.vaults.is_empty()
+            && self.checkpoints.is_empty()
+            && self.backups.is_empty()
+            && self.policies.is_empty()
+    }
+}
+
+impl Keyed for VaultRecord {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Keyed for CheckpointRecord {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Keyed for BackupRecord {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Keyed for PolicyRecord {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
 
 impl Store {
     /// Current data-file format version.
@@ -51,7 +115,54 @@ impl Store {
 
     /// The project's data, created on first use.
     pub(crate) fn project_mut(&mut self, project_id: &str) -> &mut ProjectData {
+        if !self.projects.contains_key(project_id) {
+            self.created.push(project_id.to_owned());
+        }
         self.projects.entry(project_id.to_owned()).or_default()
+    }
+
+    /// What changed since the last call (and forgets it); empty when nothing did.
+    pub(crate) fn take_changes(&mut self) -> ChangeSet {
+        let mut changes = ChangeSet::default();
+        for id in std::mem::take(&mut self.created) {
+            changes.projects.insert(id, ProjectChanges::default());
+        }
+        for (id, project) in &mut self.projects {
+            let project_changes = ProjectChanges {
+                vaults: project.vaults.take_changes(),
+                checkpoints: project.checkpoints.take_changes(),
+                backups: project.backups.take_changes(),
+                policies: project.policies.take_changes(),
+            };
+            if !project_changes.is_empty() {
+                changes.projects.insert(id.clone(), project_changes);
+            }
+        }
+        changes
+    }
+
+    /// Forgets the changes recorded so far (a full copy of the store is being saved).
+    pub(crate) fn forget_changes(&mut self) {
+        self.created.clear();
+        for project in self.projects.values_mut() {
+            project.vaults.forget_changes();
+            project.checkpoints.forget_changes();
+            project.backups.forget_changes();
+            project.policies.forget_changes();
+        }
+    }
+
+    /// Applies a change set read back from the data file's journal; applying one twice
+    /// changes nothing more.
+    pub(crate) fn apply(&mut self, changes: ChangeSet) {
+        for (id, c) in changes.projects {
+            let project = self.projects.entry(id).or_default();
+            project.vaults.apply(c.vaults);
+            project.checkpoints.apply(c.checkpoints);
+            project.backups.apply(c.backups);
+            project.policies.apply(c.policies);
+        }
+        self.forget_changes();
     }
 
     /// The dump served by `GET /_emulator/state`, optionally for one project only.
@@ -78,21 +189,21 @@ impl Store {
 /// One project's vaults, restore points, backups and policies, in creation order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ProjectData {
-    pub(crate) vaults: Vec<VaultRecord>,
-    pub(crate) checkpoints: Vec<CheckpointRecord>,
-    pub(crate) backups: Vec<BackupRecord>,
-    pub(crate) policies: Vec<PolicyRecord>,
+    pub(crate) vaults: Table<VaultRecord>,
+    pub(crate) checkpoints: Table<CheckpointRecord>,
+    pub(crate) backups: Table<BackupRecord>,
+    pub(crate) policies: Table<PolicyRecord>,
 }
 
 impl ProjectData {
     /// The vault with `id`.
     pub(crate) fn vault(&self, id: &str) -> Option<&VaultRecord> {
-        self.vaults.iter().find(|v| v.id == id)
+        self.vaults.get(id)
     }
 
     /// The vault with `id`, mutably.
     pub(crate) fn vault_mut(&mut self, id: &str) -> Option<&mut VaultRecord> {
-        self.vaults.iter_mut().find(|v| v.id == id)
+        self.vaults.get_mut(id)
     }
 
     /// The vault `resource_id` is associated with, if any.
@@ -104,12 +215,12 @@ impl ProjectData {
 
     /// The policy with `id`.
     pub(crate) fn policy(&self, id: &str) -> Option<&PolicyRecord> {
-        self.policies.iter().find(|p| p.id == id)
+        self.policies.get(id)
     }
 
     /// The policy with `id`, mutably.
     pub(crate) fn policy_mut(&mut self, id: &str) -> Option<&mut PolicyRecord> {
-        self.policies.iter_mut().find(|p| p.id == id)
+        self.policies.get_mut(id)
     }
 
     /// Backups of `resource_id` kept in `vault_id`.
@@ -137,7 +248,11 @@ impl ProjectData {
         }
         self.checkpoints.retain(|c| c.vault_id != vault_id);
         self.backups.retain(|b| b.vault_id != vault_id);
-        for policy in &mut self.policies {
+        for mut policy in self
+            .policies
+            .iter_mut()
+            .filter(|p| p.associated_vaults.iter().any(|a| a.vault_id == vault_id))
+        {
             policy.associated_vaults.retain(|a| a.vault_id != vault_id);
         }
         true
@@ -145,8 +260,7 @@ impl ProjectData {
 
     /// Deletes a backup; a restore point left without backups goes with it.
     pub(crate) fn remove_backup(&mut self, backup_id: &str) -> Option<BackupRecord> {
-        let index = self.backups.iter().position(|b| b.id == backup_id)?;
-        let backup = self.backups.remove(index);
+        let backup = self.backups.remove(backup_id)?;
         if !self
             .backups
             .iter()

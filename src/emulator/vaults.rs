@@ -230,7 +230,7 @@ pub(crate) async fn update(
     vault.threshold = threshold.or(vault.threshold);
     vault.locked = locked.or(vault.locked);
     let vault = vault.clone();
-    for checkpoint in project
+    for mut checkpoint in project
         .checkpoints
         .iter_mut()
         .filter(|c| c.vault_id == vault_id)

@@ -162,3 +162,77 @@ async fn a_custom_inventory_replaces_the_builtin_one() {
     assert!(matches!(err, EmulatorError::InventoryFile { .. }));
     assert!(err.to_string().contains("inventory.yaml"), "{err}");
 }
+
+/// Changes after the first are appended to a journal next to the data file; an emulator that
+/// stops without a clean shutdown (as when its process is killed) leaves the journal, and the
+/// next one replays it to exactly the same cloud — then folds it into the data file.
+#[tokio::test]
+async fn a_journal_left_by_an_unclean_stop_replays_to_the_same_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("emulator.json");
+    let journal = dir.path().join("emulator.json.journal");
+    let first = Emu::with(config_with(&data, 0.2)).await;
+    let (kept_id, checkpoint) = first.vault_with_checkpoint("kept", SEED_SERVER).await;
+    let gone = first.create_vault("gone", "server", json!([])).await;
+    let gone_id = gone["id"].as_str().unwrap();
+    first
+        .post(
+            &cbr(&format!("/vaults/{gone_id}/addresources")),
+            json!({"resources": [{"id": super::SERVERS[0], "type": "OS::Nova::Server"}]}),
+        )
+        .await
+        .ok(200);
+    first
+        .put(
+            &cbr(&format!("/vaults/{kept_id}")),
+            json!({"vault": {"name": "renamed"}}),
+        )
+        .await
+        .ok(200);
+    let policy = first
+        .post(
+            &cbr("/policies"),
+            json!({"policy": {"name": "p", "operation_type": "backup",
+            "operation_definition": {"max_backups": 3},
+            "trigger": {"properties": {"pattern": ["FREQ=DAILY;BYHOUR=1;BYMINUTE=0"]}}}}),
+        )
+        .await;
+    let policy_id = policy.ok(200)["policy"]["id"].as_str().unwrap().to_owned();
+    for vault in [&kept_id, gone_id] {
+        first
+            .post(
+                &cbr(&format!("/vaults/{vault}/associatepolicy")),
+                json!({"policy_id": policy_id}),
+            )
+            .await
+            .ok(200);
+    }
+    first
+        .delete(&cbr(&format!("/vaults/{gone_id}")))
+        .await
+        .ok(204);
+    let path = cbr(&format!(
+        "/checkpoints/{}",
+        checkpoint["id"].as_str().unwrap()
+    ));
+    wait_for(
+        &first,
+        &path,
+        "/checkpoint/status",
+        "available",
+        Duration::from_secs(3),
+    )
+    .await;
+    let before = first.state().await;
+    assert!(journal.exists(), "later changes go to the journal");
+
+    // The first emulator is never shut down; a second one starts from what is on disk.
+    let second = Emu::with(config_with(&data, 0.2)).await;
+    assert_eq!(second.state().await, before);
+    assert!(
+        !journal.exists(),
+        "the journal is folded into the data file at start"
+    );
+    second.shutdown().await;
+    drop(first);
+}
