@@ -281,6 +281,14 @@ impl Engine {
             }
             tokio::select! {
                 biased;
+                // First: a busy run always has a message waiting, and a renewal polled after
+                // the messages would never run — the lease would expire under a live run.
+                _ = lease_tick.tick() => {
+                    if let Err(e) = self.store.renew_lease(id, &self.owner, self.options.lease_ttl) {
+                        fatal.get_or_insert(e);
+                        tasks.abort_all();
+                    }
+                }
                 Some(msg) = rx.recv() => {
                     if let Err(e) = self.handle(id, msg, &mut first_attempt) {
                         fatal.get_or_insert(e);
@@ -322,12 +330,6 @@ impl Engine {
                                 error,
                             });
                         }
-                    }
-                }
-                _ = lease_tick.tick() => {
-                    if let Err(e) = self.store.renew_lease(id, &self.owner, self.options.lease_ttl) {
-                        fatal.get_or_insert(e);
-                        tasks.abort_all();
                     }
                 }
             }

@@ -293,3 +293,76 @@ async fn steps_lists_the_types_and_explains_one() {
         out.stderr
     );
 }
+
+/// A busy run keeps renewing its lease. The executor loop always has a step message waiting
+/// while it is saturated; a renewal polled after those never ran, so the lease of a live run
+/// expired after its TTL and another process could take the run over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_run_keeps_its_lease_from_other_processes() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use cbrflow::cbr::{CbrClient, auth::Auth};
+    use cbrflow::engine::{Engine, RunOptions};
+    use cbrflow::state::{RunId, RunStatus};
+    use cbrflow::steps::Registry;
+
+    let emulator = cbrflow::emulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        cbrflow::emulator::EmulatorConfig::default(),
+    )
+    .await
+    .unwrap();
+    let mut plan = String::from("version: 1\nname: busy\nsteps:\n");
+    for i in 0..1500 {
+        plan.push_str(&format!(
+            "  - {{ id: v{i}, type: create_vault, with: {{ name: v{i}, resources: [], billing: \
+             {{ consistent_level: crash_consistent, object_type: server, protect_type: backup, size: 1 }} }} }}\n"
+        ));
+    }
+    let registry = Arc::new(Registry::builtin());
+    let plan = cbrflow::plan::parse_str("busy.yaml", &plan, &[], registry.as_ref()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = CbrClient::new(
+        cbrflow::cbr::http_client(),
+        url::Url::parse(&emulator.url()).unwrap(),
+        "0605767b5780d5762fc5c0118072a564",
+        Auth::None,
+    );
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let ttl = Duration::from_millis(500);
+    let options = RunOptions {
+        concurrency: 16,
+        lease_ttl: ttl,
+    };
+    let store = cbrflow::state::open(dir.path()).unwrap();
+    let engine = Engine::new(plan, registry, client, store, tx, options);
+    let id = RunId("busy-run".into());
+    let run = tokio::spawn(engine.start(id.clone(), "busy.yaml".into(), None));
+
+    // Another process watches the lease while the run is going on: it must never lapse.
+    let other = cbrflow::state::open(dir.path()).unwrap();
+    let mut checks = 0;
+    let mut watched_since = None;
+    while !run.is_finished() {
+        if let Ok(Some((holder, expires_at))) = other.lease_holder(&id) {
+            let now = chrono::Utc::now();
+            assert!(
+                expires_at > now || run.is_finished(),
+                "the lease of {holder} lapsed at {expires_at} under a live run ({checks} checks)"
+            );
+            checks += 1;
+            watched_since.get_or_insert_with(std::time::Instant::now);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded);
+    let watched = watched_since.map_or(Duration::ZERO, |t| t.elapsed());
+    assert!(
+        watched > ttl,
+        "the run was too short to tell ({watched:?}, {checks} checks)"
+    );
+    emulator.shutdown().await;
+}
