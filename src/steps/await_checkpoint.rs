@@ -48,15 +48,30 @@ impl StepType for AwaitCheckpoint {
             name: "await_checkpoint",
             summary: "wait until a restore point is available (GET /v3/{project_id}/checkpoints/{id})",
             inputs: INPUTS,
-            outputs: &["id", "status", "created_at", "project_id", "vault", "extra_info"],
+            outputs: &[
+                "id",
+                "status",
+                "created_at",
+                "project_id",
+                "vault",
+                "extra_info",
+            ],
         }
     }
 
-    fn run<'a>(&'a self, ctx: StepContext<'a>, input: Value) -> BoxFuture<'a, Result<Value, StepFailure>> {
+    fn run<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, StepFailure>> {
         Box::pin(async move {
             let input: Input = decode(input)?;
             let timeout = duration(input.timeout.as_deref(), DEFAULT_TIMEOUT, "timeout")?;
-            let poll = duration(input.poll_interval.as_deref(), DEFAULT_POLL, "poll_interval")?;
+            let poll = duration(
+                input.poll_interval.as_deref(),
+                DEFAULT_POLL,
+                "poll_interval",
+            )?;
 
             let saved = ctx
                 .journal
@@ -66,8 +81,12 @@ impl StepType for AwaitCheckpoint {
             let deadline = match saved {
                 Some(w) => w.deadline,
                 None => {
-                    let deadline = Utc::now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
-                    let waiting = Waiting { checkpoint_id: input.checkpoint_id.clone(), deadline };
+                    let deadline = Utc::now()
+                        + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+                    let waiting = Waiting {
+                        checkpoint_id: input.checkpoint_id.clone(),
+                        deadline,
+                    };
                     ctx.journal.save_checkpoint(encode(&waiting)?).await?;
                     deadline
                 }
@@ -115,8 +134,15 @@ impl StepType for AwaitCheckpoint {
     }
 
     fn describe_request(&self, input: &Value) -> (&'static str, String, Option<Value>) {
-        let id = input.get("checkpoint_id").and_then(Value::as_str).unwrap_or("<checkpoint_id>");
-        ("GET", format!("/checkpoints/{id}  (polled until available)"), None)
+        let id = input
+            .get("checkpoint_id")
+            .and_then(Value::as_str)
+            .unwrap_or("<checkpoint_id>");
+        (
+            "GET",
+            format!("/checkpoints/{id}  (polled until available)"),
+            None,
+        )
     }
 }
 

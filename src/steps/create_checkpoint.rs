@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{BoxFuture, StepContext, StepFailure, StepType, apply_once, created_since, decode, encode};
+use super::{
+    BoxFuture, StepContext, StepFailure, StepType, apply_once, created_since, decode, encode,
+};
+use crate::cbr::CbrClient;
 use crate::cbr::client::BackupQuery;
 use crate::cbr::wire::{CheckpointParam, VaultBackup, VaultBackupReq};
-use crate::cbr::CbrClient;
 use crate::plan::{FieldKind as K, FieldSpec as F, StepSchema};
 
 pub(super) struct CreateCheckpoint;
@@ -43,15 +45,34 @@ impl StepType for CreateCheckpoint {
             name: "create_checkpoint",
             summary: "create a restore point, i.e. back up a vault (POST /v3/{project_id}/checkpoints)",
             inputs: INPUTS,
-            outputs: &["id", "status", "created_at", "project_id", "vault", "extra_info"],
+            outputs: &[
+                "id",
+                "status",
+                "created_at",
+                "project_id",
+                "vault",
+                "extra_info",
+            ],
         }
     }
 
-    fn run<'a>(&'a self, ctx: StepContext<'a>, input: Value) -> BoxFuture<'a, Result<Value, StepFailure>> {
+    fn run<'a>(
+        &'a self,
+        ctx: StepContext<'a>,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, StepFailure>> {
         Box::pin(async move {
-            let Input { vault_id, parameters } = decode(input)?;
+            let Input {
+                vault_id,
+                parameters,
+            } = decode(input)?;
             let name = parameters.as_ref().and_then(|p| p.name.clone());
-            let request = VaultBackupReq { checkpoint: VaultBackup { vault_id: vault_id.clone(), parameters } };
+            let request = VaultBackupReq {
+                checkpoint: VaultBackup {
+                    vault_id: vault_id.clone(),
+                    parameters,
+                },
+            };
             let body = encode(&request)?;
             let client = ctx.client;
             let (vault, name) = (&vault_id, &name);
@@ -62,7 +83,8 @@ impl StepType for CreateCheckpoint {
                 |since| find_checkpoint(client, vault, name.as_deref(), since),
                 || async {
                     let checkpoint = client.create_checkpoint(&request).await?;
-                    Ok(serde_json::to_value(&checkpoint).unwrap_or_else(|_| json!({ "id": checkpoint.id })))
+                    Ok(serde_json::to_value(&checkpoint)
+                        .unwrap_or_else(|_| json!({ "id": checkpoint.id })))
                 },
             )
             .await
@@ -76,7 +98,11 @@ impl StepType for CreateCheckpoint {
     }
 
     fn describe_request(&self, input: &Value) -> (&'static str, String, Option<Value>) {
-        ("POST", "/checkpoints".to_owned(), Some(json!({ "checkpoint": input })))
+        (
+            "POST",
+            "/checkpoints".to_owned(),
+            Some(json!({ "checkpoint": input })),
+        )
     }
 }
 
