@@ -72,6 +72,7 @@ impl App {
                     store: settings.store,
                     version: 0,
                     snapshot_needed: false,
+                    persistent: settings.data_file.is_some(),
                 }),
                 file: settings.data_file,
                 writer: tokio::sync::Mutex::new(0),
@@ -257,6 +258,8 @@ pub(crate) struct Db {
     version: u64,
     /// The next write must save the whole store (it was replaced, or a write failed).
     snapshot_needed: bool,
+    /// Whether there is a data file (which collects the changes the tables record).
+    persistent: bool,
 }
 
 impl Db {
@@ -264,6 +267,10 @@ impl Db {
     /// request leaves (see [`durable_responses`]); a failed write is reported there.
     pub(crate) fn commit(&mut self) -> Result<(), ApiError> {
         self.version += 1;
+        if !self.persistent {
+            // Nobody collects the changes the tables record; keep that record from growing.
+            self.store.forget_changes();
+        }
         Ok(())
     }
 
@@ -356,9 +363,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_data_file_nothing_waits() {
+    async fn without_a_data_file_nothing_waits_and_no_change_record_grows() {
         let app = app(None);
-        app.db().commit().unwrap();
+        {
+            let mut db = app.db();
+            db.store.project_mut("p1");
+            db.commit().unwrap();
+        }
         app.durable().await.unwrap();
+        assert!(app.db().store.take_changes().projects.is_empty());
     }
 }
