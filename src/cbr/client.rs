@@ -114,16 +114,7 @@ impl CbrClient {
     pub async fn list_vaults(&self, query: &VaultQuery) -> Result<VaultList, CbrError> {
         let mut q = Vec::new();
         push(&mut q, "name", query.name.as_deref());
-        push(
-            &mut q,
-            "limit",
-            query.limit.map(|v| v.to_string()).as_deref(),
-        );
-        push(
-            &mut q,
-            "offset",
-            query.offset.map(|v| v.to_string()).as_deref(),
-        );
+        push_page(&mut q, query.limit, query.offset);
         self.call(Method::GET, &["vaults"], &q, None::<&()>, "list_vault")
             .await
     }
@@ -178,16 +169,7 @@ impl CbrClient {
         push(&mut q, "vault_id", query.vault_id.as_deref());
         push(&mut q, "checkpoint_id", query.checkpoint_id.as_deref());
         push(&mut q, "name", query.name.as_deref());
-        push(
-            &mut q,
-            "limit",
-            query.limit.map(|v| v.to_string()).as_deref(),
-        );
-        push(
-            &mut q,
-            "offset",
-            query.offset.map(|v| v.to_string()).as_deref(),
-        );
+        push_page(&mut q, query.limit, query.offset);
         self.call(Method::GET, &["backups"], &q, None::<&()>, "list_backups")
             .await
     }
@@ -326,6 +308,12 @@ fn push(query: &mut Vec<(&'static str, String)>, key: &'static str, value: Optio
     if let Some(v) = value {
         query.push((key, v.to_owned()));
     }
+}
+
+/// Adds `limit` and `offset` of a page, when set.
+fn push_page(query: &mut Vec<(&'static str, String)>, limit: Option<u32>, offset: Option<u32>) {
+    push(query, "limit", limit.map(|v| v.to_string()).as_deref());
+    push(query, "offset", offset.map(|v| v.to_string()).as_deref());
 }
 
 fn status_text(status: StatusCode) -> String {
